@@ -1,0 +1,8 @@
+"""ccnn: a PyTorch Lightning model zoo of connectome-constrained neural networks.
+
+Subpackages: :mod:`ccnn.nn` (pure-PyTorch layers, masks, wiring costs), :mod:`ccnn.data`
+(connectomes, datamodules), :mod:`ccnn.models` (LightningModules), :mod:`ccnn.metrics`.
+They are imported on demand so that ``import ccnn.nn`` stays free of Lightning.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,112 @@
+"""Input checks shared across ccnn.
+
+Every check raises one ``ValueError`` (or ``TypeError``) that names the argument, the
+expected shape or range and the value received, so that a user sees at once what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "as_tensor",
+    "check_finite",
+    "check_nonnegative",
+    "check_probability",
+    "check_shape",
+    "describe",
+    "resolve_generator",
+]
+
+
+def describe(value: Any) -> str:
+    """Short description of a received value for error messages."""
+    if isinstance(value, Tensor | np.ndarray):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None) -> Tensor:
+    """Convert a tensor, NumPy array or nested sequence to a tensor, or raise ``TypeError``."""
+    if isinstance(value, Tensor):
+        return value.to(dtype) if dtype is not None else value
+    if isinstance(value, np.ndarray | Sequence) and not isinstance(value, str):
+        try:
+            return torch.as_tensor(np.asarray(value), dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name}: expected a numeric tensor or array, got {describe(value)}") from err
+    raise TypeError(f"{name}: expected a tensor or array, got {describe(value)}")
+
+
+def check_shape(tensor: Tensor, shape: Sequence[int | None], name: str, *, meaning: str = "") -> None:
+    """Check ``tensor.shape`` against ``shape``; ``None`` entries match any size."""
+    ok = tensor.dim() == len(shape) and all(
+        e is None or e == s for e, s in zip(shape, tensor.shape, strict=False)
+    )
+    if not ok:
+        entries = ["any" if e is None else str(e) for e in shape]
+        expected = "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"
+        hint = f" {meaning}" if meaning else ""
+        raise ValueError(f"{name}: expected shape {expected}{hint}, got {tuple(tensor.shape)}")
+
+
+def check_finite(tensor: Tensor, name: str) -> None:
+    """Raise if ``tensor`` holds NaN or inf, saying how many and where the first one is."""
+    if tensor.is_floating_point() or tensor.is_complex():
+        bad = ~torch.isfinite(tensor)
+        count = int(bad.sum())
+        if count:
+            first = tuple(int(i) for i in bad.nonzero()[0])
+            raise ValueError(
+                f"{name}: expected finite values, got {count} NaN/inf entries (first at index {first})"
+            )
+
+
+def check_nonnegative(tensor: Tensor, name: str) -> None:
+    """Raise if any entry is negative."""
+    neg = tensor < 0
+    if bool(neg.any()):
+        first = tuple(int(i) for i in neg.nonzero()[0])
+        raise ValueError(
+            f"{name}: expected non-negative values, got {int(neg.sum())} negative entries "
+            f"(first {float(tensor[first]):.4g} at index {first})"
+        )
+
+
+def check_probability(value: float, name: str, *, allow_zero: bool = True) -> float:
+    """Check that ``value`` is a probability: in [0, 1], or (0, 1] with ``allow_zero=False``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: expected a float, got {describe(value)}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name}: expected a value in {interval}, got {value}")
+    return float(value)
+
+
+def resolve_generator(
+    generator: torch.Generator | None, seed: int | None, name: str = "generator"
+) -> torch.Generator:
+    """One random stream from either ``generator=`` or ``seed=`` (not both).
+
+    With neither, a fresh generator is seeded from torch's global RNG, so that
+    ``torch.manual_seed`` still makes a run reproducible.
+    """
+    if generator is not None and seed is not None:
+        raise ValueError(f"{name}: pass either generator= or seed=, not both (got both)")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"{name}: expected a torch.Generator, got {describe(generator)}")
+        return generator
+    gen = torch.Generator()
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {describe(seed)}")
+    gen.manual_seed(seed)
+    return gen

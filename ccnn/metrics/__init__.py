@@ -1,0 +1,1 @@
+"""torchmetrics metrics (filled by later issues)."""

@@ -1,0 +1,1 @@
+"""LightningModules (filled by later issues)."""
