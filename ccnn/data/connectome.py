@@ -1,0 +1,453 @@
+"""A light container for a structural connectome.
+
+A :class:`Connectome` holds a dense ``(N, N)`` weight matrix over ``N`` nodes (brain regions
+or single neurons) together with optional fibre lengths, node positions, node names, per-node
+attributes and free-form metadata. It validates everything once, on construction, and can be
+turned into a :class:`torch_geometric.data.Data` graph or saved to / loaded from a ``.npz`` file.
+
+Orientation convention
+----------------------
+``weights[i, j]`` is the connection **from node j** (presynaptic, source) **to node i**
+(postsynaptic, target). Rows are targets and columns are sources, exactly as in
+``torch.nn.Linear.weight``, so ``weights @ x`` propagates activity ``x`` one step along the
+connectome. PyTorch Geometric uses the opposite layout (``edge_index[0]`` is the source); see
+:meth:`Connectome.to_pyg`.
+
+This module only needs torch and NumPy; ``torch_geometric`` is imported when ``to_pyg`` is called.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ccnn._validation import as_tensor, check_finite, check_nonnegative, check_probability, describe
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
+
+__all__ = ["Connectome"]
+
+ArrayLike = Tensor | np.ndarray | Sequence[Any]
+
+# Prefix of the per-node attribute keys in the ``.npz`` layout written by ``Connectome.save``.
+_NODE_ATTR_PREFIX = "node_attr."
+
+
+class Connectome:
+    r"""A structural connectome over ``N`` nodes.
+
+    ``weights[i, j]`` is the connection from node ``j`` (source, presynaptic) to node ``i``
+    (target, postsynaptic): rows are targets, as in ``nn.Linear.weight``. A zero entry means
+    "no connection"; any nonzero entry, negative ones included (e.g. inhibitory synapses), is
+    an edge.
+
+    Args:
+        weights: ``(N, N)`` connection strengths, a tensor, NumPy array or nested list. Stored
+            as ``torch.float64`` if given as float64 and as ``torch.float32`` otherwise. Must be
+            finite, with ``N >= 1``.
+        distances: optional ``(N, N)`` finite, non-negative distances between nodes, e.g. fibre
+            tract lengths, with the same orientation as ``weights``.
+        coords: optional ``(N, d)`` finite node positions with ``d`` 2 or 3.
+        labels: optional sequence of ``N`` strings, e.g. region names.
+        node_attrs: optional mapping from a name to a tensor or array whose first dimension is
+            ``N``, e.g. hemisphere or module id. Their dtypes are kept.
+        meta: optional JSON-serialisable dict, e.g. subject id, atlas and data source.
+
+    Attributes:
+        weights (Tensor): ``(N, N)`` float32 or float64 weights.
+        coords (Tensor | None): ``(N, d)`` positions, in the dtype of ``weights``.
+        labels (tuple[str, ...] | None): ``N`` node names.
+        node_attrs (dict[str, Tensor]): per-node tensors of shape ``(N, ...)``; empty if none.
+        meta (dict): metadata, stored as its JSON round trip (so tuples become lists); empty if
+            none.
+
+    The distance matrix is exposed through the read-only property :attr:`distances`. Floating
+    tensors follow the dtype and all tensors the device of ``weights``. Tensors are not copied
+    when they already have the right dtype and device, so later in-place edits to the inputs
+    show through; the fields are meant to be treated as read-only.
+
+    Example:
+        >>> import torch
+        >>> w = torch.tensor([[0.0, 0.5, 0.0],
+        ...                   [0.0, 0.0, 2.0],
+        ...                   [1.0, 0.0, 0.0]])  # 1 -> 0, 2 -> 1, 0 -> 2
+        >>> conn = Connectome(w, coords=torch.rand(3, 3), labels=["V1", "V2", "MT"])
+        >>> conn
+        Connectome(num_nodes=3, num_edges=3, density=0.3333, coords=(3, 3), labels)
+        >>> conn.mask(density=0.2)  # the two strongest connections
+        tensor([[False, False, False],
+                [False, False,  True],
+                [ True, False, False]])
+        >>> conn.distances.shape  # computed from coords
+        torch.Size([3, 3])
+    """
+
+    def __init__(
+        self,
+        weights: ArrayLike,
+        *,
+        distances: ArrayLike | None = None,
+        coords: ArrayLike | None = None,
+        labels: Sequence[str] | np.ndarray | None = None,
+        node_attrs: Mapping[str, ArrayLike] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.weights = _to_weights(weights)
+        n = self.weights.shape[0]
+        dtype, device = self.weights.dtype, self.weights.device
+
+        self._distances: Tensor | None = None
+        if distances is not None:
+            dist = _as_float(distances, "distances", dtype, device)
+            _check_exact_shape(dist, (n, n), "distances", f"(N, N) = ({n}, {n}) to match weights")
+            check_finite(dist, "distances")
+            check_nonnegative(dist, "distances")
+            self._distances = dist
+
+        self.coords: Tensor | None = None
+        if coords is not None:
+            pos = _as_float(coords, "coords", dtype, device)
+            if pos.dim() != 2 or pos.shape[0] != n or pos.shape[1] not in (2, 3):
+                raise ValueError(
+                    f"coords: expected shape (N, 2) or (N, 3) with N = {n} nodes, got {tuple(pos.shape)}"
+                )
+            check_finite(pos, "coords")
+            self.coords = pos
+
+        self.labels: tuple[str, ...] | None = None if labels is None else _to_labels(labels, n)
+        self.node_attrs: dict[str, Tensor] = _to_node_attrs(node_attrs, n, device)
+        self.meta: dict[str, Any] = _to_meta(meta)
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_numpy(cls, weights: np.ndarray, **kwargs: Any) -> Connectome:
+        """Build a connectome from a NumPy ``(N, N)`` weight array; keyword arguments as in ``__init__``."""
+        if not isinstance(weights, np.ndarray):
+            raise TypeError(f"weights: expected a numpy.ndarray, got {describe(weights)}")
+        return cls(weights, **kwargs)
+
+    @classmethod
+    def from_torch(cls, weights: Tensor, **kwargs: Any) -> Connectome:
+        """Build a connectome from a ``(N, N)`` weight tensor; keyword arguments as in ``__init__``."""
+        if not isinstance(weights, Tensor):
+            raise TypeError(f"weights: expected a torch.Tensor, got {describe(weights)}")
+        return cls(weights, **kwargs)
+
+    # ------------------------------------------------------------------ summaries
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes ``N``."""
+        return int(self.weights.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        """Number of nonzero entries of ``weights``, self-connections included."""
+        return int(torch.count_nonzero(self.weights))
+
+    @property
+    def density(self) -> float:
+        """Fraction of nonzero weights among all ``N * N`` entries (the diagonal counts)."""
+        return self.num_edges / self.num_nodes**2
+
+    @property
+    def is_symmetric(self) -> bool:
+        """Whether ``weights`` equals its transpose exactly (an undirected connectome)."""
+        return bool(torch.equal(self.weights, self.weights.mT))
+
+    @property
+    def distances(self) -> Tensor | None:
+        """``(N, N)`` distances between nodes.
+
+        The stored ``distances`` if given; otherwise, when ``coords`` exist, the Euclidean
+        distances between node positions (recomputed on each access); otherwise ``None``.
+        """
+        if self._distances is not None:
+            return self._distances
+        if self.coords is not None:
+            # The direct formula is exact (zero diagonal, symmetric); the matmul shortcut that
+            # cdist picks for larger inputs is not, and N^2 * d is cheap at connectome sizes.
+            return torch.cdist(self.coords, self.coords, compute_mode="donot_use_mm_for_euclid_dist")
+        return None
+
+    # ------------------------------------------------------------------ masks
+
+    def mask(self, density: float | None = None, threshold: float | None = None) -> Tensor:
+        """Boolean ``(N, N)`` mask of the connections to keep.
+
+        Args:
+            density: if given, in ``(0, 1]``: keep the ``round(density * N * N)`` entries with the
+                largest ``|weight|``, never more than the nonzero ones. Ties are broken in
+                favour of the entry that comes first in row-major order.
+            threshold: if given, ``>= 0``: keep the entries with ``|weight| > threshold``.
+
+        With neither argument, the mask is ``weights != 0``. Passing both is an error.
+        """
+        if density is not None and threshold is not None:
+            raise ValueError(
+                f"mask: expected at most one of density= or threshold=, got both "
+                f"(density={density!r}, threshold={threshold!r})"
+            )
+        strength = self.weights.abs()
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+                raise TypeError(f"threshold: expected a float, got {describe(threshold)}")
+            if not (math.isfinite(threshold) and threshold >= 0):
+                raise ValueError(f"threshold: expected a finite value >= 0, got {threshold}")
+            return strength > threshold
+        if density is None:
+            return self.weights != 0
+
+        density = check_probability(density, "density", allow_zero=False)
+        n = self.num_nodes
+        k = min(round(density * n * n), self.num_edges)
+        # A stable sort keeps equal strengths in row-major order, so ties resolve the same way on
+        # every call and platform. Zeros sort last and k <= num_edges, so none is ever kept.
+        order = torch.argsort(strength.flatten(), descending=True, stable=True)
+        keep = torch.zeros(n * n, dtype=torch.bool, device=self.weights.device)
+        keep[order[:k]] = True
+        return keep.view(n, n)
+
+    # ------------------------------------------------------------------ conversion
+
+    def to_pyg(self) -> Data:
+        """Convert to a :class:`torch_geometric.data.Data` graph.
+
+        Every nonzero ``weights[i, j]`` becomes one edge **from j to i**, following PyTorch
+        Geometric's ``(source, target)`` convention: ``edge_index[0]`` holds the sources ``j``
+        and ``edge_index[1]`` the targets ``i``. Edges are sorted by source, then target.
+
+        Returns:
+            ``Data`` with ``edge_index`` ``(2, E)`` (int64), ``edge_weight`` ``(E,)``,
+            ``num_nodes`` ``N``, ``pos`` ``(N, d)`` when ``coords`` exist and ``edge_attr``
+            ``(E, 1)`` holding the distance of each edge when :attr:`distances` is not ``None``.
+        """
+        try:
+            from torch_geometric.data import Data
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Connectome.to_pyg requires torch_geometric (pip install torch-geometric)"
+            ) from err
+
+        # Nonzero entries of weights.T in row-major order are (source, target) pairs already
+        # sorted by source.
+        source, target = (self.weights.mT != 0).nonzero(as_tuple=True)
+        fields: dict[str, Any] = {
+            "edge_index": torch.stack([source, target]),
+            "edge_weight": self.weights[target, source],
+            "num_nodes": self.num_nodes,
+        }
+        if self.coords is not None:
+            fields["pos"] = self.coords
+        dist = self.distances
+        if dist is not None:
+            fields["edge_attr"] = dist[target, source].unsqueeze(-1)
+        return Data(**fields)
+
+    def to(self, target: torch.device | str | torch.dtype) -> Connectome:
+        """Return a new connectome with its tensors on another device or floating dtype.
+
+        Args:
+            target: a device (all tensors move), or ``torch.float32`` / ``torch.float64`` (the
+                weights, distances and coordinates are cast; ``node_attrs`` keep their dtype).
+        """
+        if isinstance(target, torch.dtype):
+            if target not in (torch.float32, torch.float64):
+                raise ValueError(f"target: expected torch.float32 or torch.float64, got {target}")
+
+            def move(t: Tensor) -> Tensor:
+                return t.to(target)
+
+            attrs = dict(self.node_attrs)
+        else:
+            device = torch.device(target)
+
+            def move(t: Tensor) -> Tensor:
+                return t.to(device)
+
+            attrs = {name: move(value) for name, value in self.node_attrs.items()}
+        return type(self)(
+            move(self.weights),
+            distances=None if self._distances is None else move(self._distances),
+            coords=None if self.coords is None else move(self.coords),
+            labels=self.labels,
+            node_attrs=attrs,
+            meta=self.meta,
+        )
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the connectome to a ``.npz`` file, atomically.
+
+        The archive holds ``weights`` and, when present, ``distances`` (only given ones, not those
+        computed from ``coords``), ``coords``, ``labels`` (a string array), one
+        ``node_attr.<name>`` array per node attribute and ``meta`` (a JSON string). The file is
+        first written under a temporary name in the same directory and then renamed over
+        ``path``, so readers never see a half-written file. ``path`` is used as given; no
+        ``.npz`` suffix is added.
+        """
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {"weights": _to_numpy(self.weights)}
+        if self._distances is not None:
+            arrays["distances"] = _to_numpy(self._distances)
+        if self.coords is not None:
+            arrays["coords"] = _to_numpy(self.coords)
+        if self.labels is not None:
+            arrays["labels"] = np.array(self.labels, dtype=np.str_)
+        for name, value in self.node_attrs.items():
+            arrays[_NODE_ATTR_PREFIX + name] = _to_numpy(value)
+        arrays["meta"] = np.array(json.dumps(self.meta))
+
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        # os.open with O_EXCL gives the temporary file the usual umask-based permissions (unlike
+        # mkstemp's 0600), and writing through a handle stops numpy from appending ".npz".
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Connectome:
+        """Read a connectome written by :meth:`save`, validating it as the constructor does.
+
+        Keys other than those :meth:`save` writes are ignored.
+        """
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"path: expected a .npz archive written by Connectome.save, got {path!s}")
+        with archive:
+            keys = list(archive.files)
+            if "weights" not in keys:
+                raise ValueError(f"path: expected a 'weights' array in {path!s}, found keys {keys}")
+            weights = torch.from_numpy(archive["weights"])
+            distances = torch.from_numpy(archive["distances"]) if "distances" in keys else None
+            coords = torch.from_numpy(archive["coords"]) if "coords" in keys else None
+            labels = archive["labels"].tolist() if "labels" in keys else None
+            node_attrs = {
+                key[len(_NODE_ATTR_PREFIX) :]: torch.from_numpy(archive[key])
+                for key in keys
+                if key.startswith(_NODE_ATTR_PREFIX)
+            }
+            meta = json.loads(archive["meta"].item()) if "meta" in keys else None
+        return cls(
+            weights, distances=distances, coords=coords, labels=labels, node_attrs=node_attrs, meta=meta
+        )
+
+    # ------------------------------------------------------------------ display
+
+    def __repr__(self) -> str:
+        parts = [f"num_nodes={self.num_nodes}", f"num_edges={self.num_edges}", f"density={self.density:.4g}"]
+        if self._distances is not None:
+            parts.append("distances")
+        if self.coords is not None:
+            parts.append(f"coords={tuple(self.coords.shape)}")
+        if self.labels is not None:
+            parts.append("labels")
+        if self.node_attrs:
+            parts.append(f"node_attrs=[{', '.join(self.node_attrs)}]")
+        if self.meta:
+            parts.append(f"meta=[{', '.join(self.meta)}]")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _to_weights(weights: Any) -> Tensor:
+    w = _dense(as_tensor(weights, "weights"))
+    if w.is_complex():
+        raise TypeError(f"weights: expected real numbers, got {describe(w)}")
+    if w.dim() != 2 or w.shape[0] != w.shape[1] or w.shape[0] == 0:
+        raise ValueError(f"weights: expected a square (N, N) matrix with N >= 1, got shape {tuple(w.shape)}")
+    w = w.detach().to(torch.float64 if w.dtype == torch.float64 else torch.float32)
+    check_finite(w, "weights")
+    return w
+
+
+def _as_float(value: Any, name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    t = _dense(as_tensor(value, name))
+    if t.is_complex():
+        raise TypeError(f"{name}: expected real numbers, got {describe(t)}")
+    return t.detach().to(device=device, dtype=dtype)
+
+
+def _dense(t: Tensor) -> Tensor:
+    # Sparse tensors would slip past the shape checks but break the elementwise ones.
+    return t.to_dense() if t.layout != torch.strided else t
+
+
+def _check_exact_shape(t: Tensor, shape: tuple[int, ...], name: str, expected: str) -> None:
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name}: expected shape {expected}, got {tuple(t.shape)}")
+
+
+def _to_labels(labels: Any, n: int) -> tuple[str, ...]:
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if isinstance(labels, str | bytes) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels: expected a sequence of {n} strings, got {describe(labels)}")
+    bad = [i for i, label in enumerate(labels) if not isinstance(label, str)]
+    if bad:
+        raise TypeError(
+            f"labels: expected a sequence of strings, got {describe(labels[bad[0]])} at index {bad[0]}"
+        )
+    if len(labels) != n:
+        raise ValueError(f"labels: expected {n} labels (one per node), got {len(labels)}")
+    return tuple(str(label) for label in labels)
+
+
+def _to_node_attrs(node_attrs: Any, n: int, device: torch.device) -> dict[str, Tensor]:
+    if node_attrs is None:
+        return {}
+    if not isinstance(node_attrs, Mapping):
+        raise TypeError(
+            f"node_attrs: expected a dict of name -> length-{n} array, got {describe(node_attrs)}"
+        )
+    out: dict[str, Tensor] = {}
+    for key, value in node_attrs.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"node_attrs: expected non-empty string keys, got {describe(key)}")
+        name = f"node_attrs[{key!r}]"
+        t = _dense(as_tensor(value, name)).detach().to(device)
+        if t.dim() == 0 or t.shape[0] != n:
+            raise ValueError(f"{name}: expected shape ({n}, ...) (one entry per node), got {tuple(t.shape)}")
+        check_finite(t, name)
+        out[key] = t
+    return out
+
+
+def _to_meta(meta: Any) -> dict[str, Any]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"meta: expected a JSON-serialisable dict, got {describe(meta)}")
+    try:
+        text = json.dumps(dict(meta), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"meta: expected a JSON-serialisable dict, got one that fails to encode: {err}"
+        ) from err
+    # Keep the JSON round trip so that save/load returns exactly what is stored here.
+    return json.loads(text)
+
+
+def _to_numpy(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
