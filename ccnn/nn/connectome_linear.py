@@ -1,0 +1,513 @@
+"""A linear layer whose connections follow a connectome."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ccnn._validation import as_tensor, check_finite, check_shape, describe
+from ccnn.nn._csr import CSRLinearFunction, CSRStructure, csr_structure
+from ccnn.nn._masked_dense import MaskedLinearFunction
+
+__all__ = ["AUTO_SPARSE_MAX_DENSITY", "AUTO_SPARSE_MIN_SIZE", "ConnectomeLinear"]
+
+Mode = Literal["hard", "soft", "init"]
+Backend = Literal["auto", "dense", "sparse"]
+
+# "auto" picks the sparse backend at or below this density. benchmarks/connectome_linear_speed.py
+# (4096², batch 256, forward + backward, 2-core CPU) put the crossover with nn.Linear at 6.6 % and
+# 8.8 % in two runs; at 5 % the sparse backend was 1.2-1.8x faster. 5 % keeps a margin for other
+# batch sizes and machines.
+AUTO_SPARSE_MAX_DENSITY = 0.05
+# Below this many weights the sparse kernels' fixed overheads dominate: stay dense.
+AUTO_SPARSE_MIN_SIZE = 1 << 16
+
+_SPARSE_BUFFERS = ("crow", "col", "t_crow", "t_col", "transpose_order")
+
+
+class ConnectomeLinear(nn.Module):
+    r"""Drop-in replacement for :class:`torch.nn.Linear` with connectome-constrained weights.
+
+    .. math::
+        y = x \, W_\text{eff}^\top + b, \qquad
+        W_\text{eff} = \sigma \odot |W| \odot M
+
+    where :math:`M` is the connectivity mask (rows: postsynaptic / output units, columns:
+    presynaptic / input units) and :math:`\sigma \in \{-1, +1\}` an optional Dale's-law sign
+    (without it, :math:`\sigma \odot |W|` is just :math:`W`). The *mode* sets what the mask does:
+
+    * ``"hard"``: :math:`M` is binary; weights outside it are exactly zero in every forward
+      pass and receive exactly zero gradient.
+    * ``"soft"``: weights outside the mask exist but are scaled by ``off_mask_scale``
+      (:math:`M_{ij} = 1` inside, ``off_mask_scale`` outside); :meth:`mask_penalty` returns
+      their L1 norm to be added to the loss.
+    * ``"init"``: the mask only shapes the initialisation (out-of-mask weights start at 0
+      and are free afterwards; combined with ``sign`` they stay 0, since
+      :math:`\partial |w| / \partial w = 0` at 0).
+
+    With ``sign``, every effective weight keeps the sign of its presynaptic unit through any
+    optimiser step (ColEI networks, Cornford et al., ICLR 2021).
+
+    Initialisation (:meth:`reset_parameters`) draws :math:`W_{ij} \sim U(-1/\sqrt{k_i},
+    1/\sqrt{k_i})` with :math:`k_i` the real in-degree of unit :math:`i` (the number of its
+    connections in the mask), so that, like ``nn.Linear`` with fan-in :math:`n`,
+    :math:`\mathrm{Var}(y_i) = \tfrac{1}{3}\,\mathbb{E}[x^2]` whatever the density. A
+    weighted mask (e.g. synapse counts :math:`s_{ij}`) scales each initial weight by
+    :math:`s_{ij} / \sqrt{\langle s_{ij}^2 \rangle_j}`, which keeps that variance.
+
+    Backends give identical outputs and gradients:
+
+    * ``"dense"``: masked dense matmul (any mode; works with ``torch.compile``);
+    * ``"sparse"``: parameters only for connections that exist (``mode="hard"``), CSR
+      sparse kernels with a hand-written backward; much faster at low density;
+    * ``"auto"``: sparse for hard masks at density ≤ :data:`AUTO_SPARSE_MAX_DENSITY` with at
+      least :data:`AUTO_SPARSE_MIN_SIZE` weights, dense otherwise.
+
+    Args:
+        in_features: number of input (presynaptic) units.
+        out_features: number of output (postsynaptic) units.
+        mask: (out_features, in_features) bool or weighted tensor / array, or a
+            :class:`ccnn.data.Connectome` (its ``weights``; its ``coords`` become the unit
+            positions of a square layer).
+        mode: ``"hard"``, ``"soft"`` or ``"init"``.
+        sign: optional ±1 per input unit (in_features,) or per connection
+            (out_features, in_features).
+        bias: learn an additive bias.
+        backend: ``"auto"``, ``"dense"`` or ``"sparse"``.
+        off_mask_scale: factor applied to out-of-mask weights in ``"soft"`` mode.
+        weighted_init: let a weighted mask scale the initialisation.
+
+    Shapes:
+        input (\*, in_features) → output (\*, out_features).
+
+    Example:
+        >>> from ccnn.nn import ConnectomeLinear, masks
+        >>> layer = ConnectomeLinear(64, 32, masks.erdos_renyi(32, 64, 0.1, seed=0))
+        >>> layer(torch.randn(8, 64)).shape
+        torch.Size([8, 32])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        mask: Any,
+        *,
+        mode: Mode = "hard",
+        sign: Any = None,
+        bias: bool = True,
+        backend: Backend = "auto",
+        off_mask_scale: float = 0.1,
+        weighted_init: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {describe(value)}")
+        if mode not in ("hard", "soft", "init"):
+            raise ValueError(f"mode: expected 'hard', 'soft' or 'init', got {mode!r}")
+        if backend not in ("auto", "dense", "sparse"):
+            raise ValueError(f"backend: expected 'auto', 'dense' or 'sparse', got {backend!r}")
+        if not (isinstance(off_mask_scale, int | float) and 0 <= off_mask_scale <= 1):
+            raise ValueError(f"off_mask_scale: expected a float in [0, 1], got {off_mask_scale!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.mode = mode
+        self.off_mask_scale = float(off_mask_scale)
+        factory = {"device": device, "dtype": dtype}
+
+        connected, strength, coords = _parse_mask(mask, out_features, in_features)
+        self.num_connections = int(connected.sum())
+        self.backend = _choose_backend(backend, mode, self.density, out_features * in_features)
+        sign_matrix = _parse_sign(sign, out_features, in_features)
+
+        if strength is not None and weighted_init:
+            # Per-row RMS normalisation keeps each unit's input variance (see docstring).
+            row_ms = strength.pow(2).sum(1, keepdim=True) / connected.sum(1, keepdim=True).clamp(min=1)
+            strength = strength / row_ms.sqrt().clamp(min=torch.finfo(strength.dtype).tiny)
+        else:
+            strength = None
+
+        if self.backend == "dense":
+            self.raw_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+            self.register_buffer("connectivity", connected.to(device))
+            self.register_buffer("sign", None if sign is None else _compact_sign(sign_matrix, sign, factory))
+            self.register_buffer("_multiplier", None, persistent=False)
+            self._sync_multiplier(dtype=dtype)
+            init_scale = None if strength is None else strength.to(**factory)
+        else:
+            rows, cols = connected.nonzero(as_tuple=True)
+            self.raw_values = nn.Parameter(torch.empty(rows.numel(), **factory))
+            self.register_buffer("rows", rows.to(device))
+            structure = csr_structure(rows, cols, (out_features, in_features))
+            for name in _SPARSE_BUFFERS:
+                self.register_buffer(name, getattr(structure, name).to(device))
+            edge_sign = None if sign_matrix is None else sign_matrix[rows, cols].to(**factory)
+            self.register_buffer("sign", edge_sign)
+            init_scale = None if strength is None else strength[rows, cols].to(**factory)
+        self.register_buffer("_init_scale", init_scale, persistent=False)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.register_buffer("in_positions", None)
+        self.register_buffer("out_positions", None)
+        if coords is not None and in_features == out_features:
+            self.attach_positions(coords)
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def density(self) -> float:
+        """Fraction of the out_features × in_features possible connections in the mask."""
+        return self.num_connections / (self.out_features * self.in_features)
+
+    @property
+    def mask(self) -> Tensor:
+        """The binary connectivity mask, (out_features, in_features) bool."""
+        if self.backend == "dense":
+            return self.connectivity
+        mask = torch.zeros(self.out_features, self.in_features, dtype=torch.bool, device=self.rows.device)
+        mask[self.rows, self.col] = True
+        return mask
+
+    def in_degree(self) -> Tensor:
+        """Number of connections onto each output unit, (out_features,) long."""
+        if self.backend == "dense":
+            return self.connectivity.sum(1)
+        return self.crow.diff()
+
+    def _sync_multiplier(self, dtype: torch.dtype | None = None) -> None:
+        """Dense backend: derive the float multiplier of the weights from the mask.
+
+        Hard mode: the mask as 0/1 floats (a float multiply runs much faster than a bool
+        one), or None for a full mask, which then costs exactly what nn.Linear costs. Soft
+        mode: 1 inside the mask, ``off_mask_scale`` outside. Init mode: None.
+        """
+        self.num_connections = int(self.connectivity.sum())
+        full = self.num_connections == self.connectivity.numel()
+        if self.mode == "init" or (self.mode == "hard" and full):
+            self._multiplier = None
+            return
+        outside = self.off_mask_scale if self.mode == "soft" else 0.0
+        dtype = dtype or (
+            self._multiplier.dtype if self._multiplier is not None else torch.get_default_dtype()
+        )
+        self._multiplier = torch.where(self.connectivity, 1.0, outside).to(dtype)
+
+    def _structure(self) -> CSRStructure:
+        return CSRStructure(
+            self.crow, self.col, self.t_crow, self.t_col, self.transpose_order,
+            (self.out_features, self.in_features),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ weights
+    def reset_parameters(self) -> None:
+        """Re-initialise with in-degree-scaled uniform weights (see the class docstring)."""
+        bound = self.in_degree().clamp(min=1).to(self._param.dtype).rsqrt()
+        with torch.no_grad():
+            if self.backend == "dense":
+                weight = torch.rand_like(self.raw_weight).mul_(2).sub_(1).mul_(bound[:, None])
+                if self.mode != "soft":
+                    weight.mul_(self.connectivity)
+            else:
+                weight = torch.rand_like(self.raw_values).mul_(2).sub_(1).mul_(bound[self.rows])
+            if self._init_scale is not None:
+                weight.mul_(self._init_scale)
+            self._param.copy_(weight)
+            if self.bias is not None:
+                self.bias.copy_(torch.rand_like(self.bias).mul_(2).sub_(1).mul_(bound))
+
+    @property
+    def _param(self) -> nn.Parameter:
+        return self.raw_weight if self.backend == "dense" else self.raw_values
+
+    def _signed(self, raw: Tensor) -> Tensor:
+        return raw if self.sign is None else self.sign * raw.abs()
+
+    def _effective_values(self) -> Tensor:
+        """Sparse backend: effective weight of each connection, (nnz,)."""
+        return self._signed(self.raw_values)
+
+    def _effective_dense(self) -> Tensor:
+        """Dense backend: effective weight matrix, (out_features, in_features)."""
+        weight = self._signed(self.raw_weight)
+        return weight if self._multiplier is None else weight * self._multiplier
+
+    @property
+    def weight(self) -> Tensor:
+        """Effective weight as a dense (out_features, in_features) tensor, like ``nn.Linear.weight``.
+
+        Differentiable: gradients flow back to the stored parameters.
+        """
+        if self.backend == "dense":
+            return self._effective_dense()
+        return self._scatter(self._effective_values())
+
+    def mask_penalty(self, p: float = 1.0) -> Tensor:
+        r"""Penalty on out-of-mask weights, :math:`\sum_{ij \notin M} |W_{\text{eff},ij}|^p`.
+
+        Meaningful for ``"soft"`` and ``"init"`` modes; zero for ``"hard"``.
+        """
+        if self.mode == "hard":
+            return self._param.new_zeros(())
+        return (self._effective_dense().abs().pow(p) * ~self.connectivity).sum()
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, input: Tensor) -> Tensor:
+        if input.shape[-1] != self.in_features:
+            raise ValueError(
+                f"input: expected last dimension in_features={self.in_features}, "
+                f"got shape {tuple(input.shape)}"
+            )
+        if self.backend == "dense":
+            signed = self._signed(self.raw_weight)
+            if self._multiplier is None:
+                return F.linear(input, signed, self.bias)
+            return MaskedLinearFunction.apply(input, signed, self._multiplier, self.bias)
+        flat = input.reshape(-1, self.in_features)
+        out = CSRLinearFunction.apply(flat, self._effective_values(), self._structure())
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*input.shape[:-1], self.out_features)
+
+    # ------------------------------------------------------------------ positions
+    def attach_positions(self, in_positions: Any, out_positions: Any = None) -> ConnectomeLinear:
+        """Attach spatial positions of the units, used by the wiring-cost regularisers.
+
+        Args:
+            in_positions: (in_features, d) positions of the presynaptic units.
+            out_positions: (out_features, d) positions of the postsynaptic units; defaults
+                to ``in_positions`` for a square (recurrent) layer.
+        Returns:
+            self, for chaining.
+        """
+        pos_in = as_tensor(in_positions, "in_positions", dtype=self._param.dtype)
+        check_shape(pos_in, (self.in_features, None), "in_positions", meaning="(in_features, dim)")
+        check_finite(pos_in, "in_positions")
+        if out_positions is None:
+            if self.in_features != self.out_features:
+                raise ValueError(
+                    "out_positions: required for a non-square layer "
+                    f"({self.out_features} outputs, {self.in_features} inputs), got None"
+                )
+            pos_out = pos_in
+        else:
+            pos_out = as_tensor(out_positions, "out_positions", dtype=self._param.dtype)
+            check_shape(
+                pos_out, (self.out_features, pos_in.shape[1]), "out_positions", meaning="(out_features, dim)"
+            )
+            check_finite(pos_out, "out_positions")
+        self.in_positions = pos_in.to(self._param.device).clone()
+        self.out_positions = pos_out.to(self._param.device).clone()
+        return self
+
+    @property
+    def has_positions(self) -> bool:
+        return self.in_positions is not None
+
+    def distances(self, metric: Literal["euclidean", "manhattan"] = "euclidean") -> Tensor:
+        """Distances between output and input units, (out_features, in_features)."""
+        if not self.has_positions:
+            raise ValueError("distances: this layer has no positions; call attach_positions() first")
+        if metric not in ("euclidean", "manhattan"):
+            raise ValueError(f"metric: expected 'euclidean' or 'manhattan', got {metric!r}")
+        return torch.cdist(self.out_positions, self.in_positions, p=2.0 if metric == "euclidean" else 1.0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        # Positions are optional buffers: adopt them from a checkpoint that has them.
+        for name in ("in_positions", "out_positions"):
+            if prefix + name in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if self.backend == "dense":
+            self._sync_multiplier(dtype=self.raw_weight.dtype)
+
+    # ------------------------------------------------------------------ permutations
+    @torch.no_grad()
+    def permute_outputs(self, perm: Tensor, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Reorder output units in place: new unit ``i`` is old unit ``perm[i]``.
+
+        Weights, mask, signs and bias move with their unit; positions stay (they belong to
+        the slots, not the units). With ``optimizer``, its per-parameter state moves too.
+        """
+        self._permute(perm, dim=0, optimizer=optimizer)
+        if self.bias is not None:
+            reorder_parameter(self.bias, perm, 0, optimizer)
+
+    @torch.no_grad()
+    def permute_inputs(self, perm: Tensor, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Reorder input units in place: new input ``j`` is old input ``perm[j]``."""
+        self._permute(perm, dim=1, optimizer=optimizer)
+
+    def _permute(self, perm: Tensor, dim: int, optimizer: torch.optim.Optimizer | None) -> None:
+        size = self.out_features if dim == 0 else self.in_features
+        perm = torch.as_tensor(perm, dtype=torch.long, device=self._param.device)
+        if perm.shape != (size,) or not torch.equal(
+            perm.sort().values, torch.arange(size, device=perm.device)
+        ):
+            raise ValueError(f"perm: expected a permutation of range({size}), got {describe(perm)}")
+        if self.backend == "dense":
+            reorder_parameter(self.raw_weight, perm, dim, optimizer)
+            self.connectivity.copy_(self.connectivity.index_select(dim, perm))
+            for name in ("sign", "_init_scale"):
+                buf = getattr(self, name)
+                if buf is None:
+                    continue
+                if buf.dim() == 2:
+                    buf.copy_(buf.index_select(dim, perm))
+                elif dim == 1:  # a per-input sign vector moves with its input
+                    buf.copy_(buf[perm])
+            self._sync_multiplier(dtype=self.raw_weight.dtype)
+            return
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(size, device=perm.device)
+        rows, cols = self.rows, self.col
+        if dim == 0:
+            rows = inverse[rows]
+        else:
+            cols = inverse[cols]
+        order = torch.argsort(rows * self.in_features + cols)
+        reorder_parameter(self.raw_values, order, 0, optimizer)
+        for name in ("sign", "_init_scale"):
+            buf = getattr(self, name)
+            if buf is not None:
+                buf.copy_(buf[order])
+        self.rows.copy_(rows[order])
+        structure = csr_structure(self.rows, cols[order], self.mask_shape)
+        for name in _SPARSE_BUFFERS:
+            getattr(self, name).copy_(getattr(structure, name))
+
+    def sign_matrix(self) -> Tensor | None:
+        """Dale's-law signs as a dense (out_features, in_features) ±1 matrix, or None."""
+        if self.sign is None:
+            return None
+        if self.backend == "dense":
+            return self.sign.expand(self.out_features, self.in_features)
+        matrix = self.sign.new_ones(self.out_features, self.in_features)
+        matrix[self.rows, self.col] = self.sign
+        return matrix
+
+    @torch.no_grad()
+    def to_backend(self, backend: Literal["dense", "sparse"]) -> ConnectomeLinear:
+        """A new layer with the other storage and the same mask, signs, weights and bias."""
+        mask = self.mask if self._init_scale is None else self._strength_matrix()
+        other = ConnectomeLinear(
+            self.in_features, self.out_features, mask, mode=self.mode, sign=self.sign_matrix(),
+            bias=self.bias is not None, backend=backend, off_mask_scale=self.off_mask_scale,
+            device=self._param.device, dtype=self._param.dtype,
+        )  # fmt: skip
+        raw = self.raw_weight if self.backend == "dense" else self._scatter(self.raw_values)
+        other._param.copy_(raw if other.backend == "dense" else raw[other.rows, other.col])
+        if self.bias is not None:
+            other.bias.copy_(self.bias)
+        if self.has_positions:
+            other.attach_positions(self.in_positions, self.out_positions)
+        return other
+
+    def _scatter(self, values: Tensor) -> Tensor:
+        dense = values.new_zeros(self.out_features, self.in_features)
+        return dense.index_put((self.rows, self.col), values)
+
+    def _strength_matrix(self) -> Tensor:
+        if self.backend == "dense":
+            return self._init_scale * self.connectivity
+        return self._scatter(self._init_scale)
+
+    @property
+    def mask_shape(self) -> tuple[int, int]:
+        return (self.out_features, self.in_features)
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"in_features={self.in_features}",
+            f"out_features={self.out_features}",
+            f"mode={self.mode}",
+            f"density={self.density:.4g}",
+            f"backend={self.backend}",
+            f"bias={self.bias is not None}",
+        ]
+        if self.mode == "soft":
+            parts.append(f"off_mask_scale={self.off_mask_scale:g}")
+        if self.sign is not None:
+            excitatory = self.sign_matrix()[self.mask] > 0
+            parts.append(f"dale=excitatory {float(excitatory.float().mean()):.0%} of connections")
+        if self.has_positions:
+            parts.append(f"positions={self.in_positions.shape[1]}d")
+        return ", ".join(parts)
+
+
+@torch.no_grad()
+def reorder_parameter(
+    param: Tensor, index: Tensor, dim: int, optimizer: torch.optim.Optimizer | None = None
+) -> None:
+    """``param ← param.index_select(dim, index)`` in place, and the same for its optimiser state.
+
+    Keeping the Parameter object (and reordering e.g. Adam's moments alongside) means an
+    optimiser keeps working after units are permuted.
+    """
+    param.copy_(param.index_select(dim, index))
+    if optimizer is not None and param in optimizer.state:
+        for value in optimizer.state[param].values():
+            if isinstance(value, Tensor) and value.shape == param.shape:
+                value.copy_(value.index_select(dim, index))
+
+
+def _parse_mask(mask: Any, n_out: int, n_in: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Return (bool connectivity, float strength or None, coords or None) on the CPU."""
+    coords = None
+    if not isinstance(mask, Tensor | np.ndarray | list | tuple) and hasattr(mask, "weights"):
+        coords = getattr(mask, "coords", None)  # a ccnn.data.Connectome, by duck typing
+        mask = mask.weights
+    tensor = as_tensor(mask, "mask").detach().cpu()
+    check_shape(tensor, (n_out, n_in), "mask", meaning="(out_features, in_features)")
+    if tensor.dtype == torch.bool:
+        connected, strength = tensor, None
+    else:
+        tensor = tensor.double() if tensor.dtype == torch.float64 else tensor.float()
+        check_finite(tensor, "mask")
+        connected = tensor != 0
+        binary = bool(((tensor == 0) | (tensor == 1)).all())
+        strength = None if binary else tensor.abs()
+    if not bool(connected.any()):
+        raise ValueError(f"mask: expected at least one connection, got an all-zero ({n_out}, {n_in}) mask")
+    return connected, strength, coords
+
+
+def _parse_sign(sign: Any, n_out: int, n_in: int) -> Tensor | None:
+    """Validate a ±1 sign vector (n_in,) or matrix (n_out, n_in); return it as a matrix."""
+    if sign is None:
+        return None
+    tensor = as_tensor(sign, "sign").detach().cpu()
+    if tensor.dim() == 1:
+        check_shape(tensor, (n_in,), "sign", meaning="(in_features,) or (out_features, in_features)")
+    else:
+        check_shape(tensor, (n_out, n_in), "sign", meaning="(out_features, in_features) or (in_features,)")
+    valid = (tensor == 1) | (tensor == -1)
+    if not bool(valid.all()):
+        bad = tensor[~valid].unique()[:5].tolist()
+        raise ValueError(f"sign: expected entries in {{-1, +1}}, got other values {bad}")
+    return tensor.float().expand(n_out, n_in)
+
+
+def _compact_sign(matrix: Tensor, given: Any, factory: dict) -> Tensor:
+    """Keep a per-input sign as a vector: it broadcasts over rows and costs n_in floats."""
+    is_vector = as_tensor(given, "sign").dim() == 1
+    return (matrix[0] if is_vector else matrix.contiguous()).to(**factory)
+
+
+def _choose_backend(backend: str, mode: str, density: float, size: int) -> str:
+    if backend == "sparse" and mode != "hard":
+        raise ValueError(
+            f"backend: 'sparse' stores only in-mask weights and needs mode='hard', got mode={mode!r}"
+        )
+    if backend != "auto":
+        return backend
+    sparse = mode == "hard" and density <= AUTO_SPARSE_MAX_DENSITY and size >= AUTO_SPARSE_MIN_SIZE
+    return "sparse" if sparse else "dense"
