@@ -19,8 +19,8 @@ Mode = Literal["hard", "soft", "init"]
 Backend = Literal["auto", "dense", "sparse"]
 
 # "auto" picks the sparse backend at or below this density. benchmarks/connectome_linear_speed.py
-# (4096², batch 256, forward + backward, 2-core CPU) put the crossover with nn.Linear at 6.6 % and
-# 8.8 % in two runs; at 5 % the sparse backend was 1.2-1.8x faster. 5 % keeps a margin for other
+# (4096², batch 256, forward + backward, 2-core CPU) put the crossover with nn.Linear at 8.8 % and
+# 10.6 % in two runs; at 5 % the sparse backend was 1.8-1.9x faster. 5 % keeps a margin for other
 # batch sizes and machines.
 AUTO_SPARSE_MAX_DENSITY = 0.05
 # Below this many weights the sparse kernels' fixed overheads dominate: stay dense.

@@ -44,14 +44,18 @@ def test_bimt_cost_form():
     layer = ConnectomeLinear(6, 4, torch.ones(4, 6, dtype=torch.bool), backend="dense")
     layer.attach_positions(torch.rand(6, 2), torch.rand(4, 2))
     a, l0 = 2.0, 0.5
-    manual = (layer.weight.abs() * (a * torch.cdist(layer.out_positions, layer.in_positions, p=1) + l0)).mean()
+    manual = (
+        layer.weight.abs() * (a * torch.cdist(layer.out_positions, layer.in_positions, p=1) + l0)
+    ).mean()
     cost = a * DistanceWiringCost(offset=l0 / a, reduction="mean", metric="manhattan")(layer)
     torch.testing.assert_close(cost, manual)
 
 
 def test_distance_cost_on_a_module_sums_layers_with_positions():
     torch.manual_seed(0)
-    first = ConnectomeLinear(4, 3, torch.rand(3, 4) < 0.7).attach_positions(torch.rand(4, 3), torch.rand(3, 3))
+    first = ConnectomeLinear(4, 3, torch.rand(3, 4) < 0.7).attach_positions(
+        torch.rand(4, 3), torch.rand(3, 3)
+    )
     second = ConnectomeLinear(3, 3, torch.rand(3, 3) < 0.7).attach_positions(torch.rand(3, 3))
     unplaced = ConnectomeLinear(3, 2, torch.ones(2, 3, dtype=torch.bool))
     model = nn.Sequential(first, nn.Tanh(), second, nn.Tanh(), unplaced)
@@ -197,7 +201,9 @@ def make_network(kind, n_in=4, hidden=5, n_out=3, seed=0):
     gen = torch.Generator().manual_seed(seed)
     sign = torch.where(torch.rand(hidden, generator=gen) < 0.6, 1.0, -1.0)
     first = ConnectomeLinear(n_in, hidden, torch.rand(hidden, n_in, generator=gen) < 0.7, backend=kind)
-    second = ConnectomeLinear(hidden, n_out, torch.rand(n_out, hidden, generator=gen) < 0.7, sign=sign, backend=kind)
+    second = ConnectomeLinear(
+        hidden, n_out, torch.rand(n_out, hidden, generator=gen) < 0.7, sign=sign, backend=kind
+    )
     return first, second
 
 
@@ -272,7 +278,9 @@ def test_swap_uses_attached_positions_and_permutes_optimizer_state(backend):
     layer_out(torch.relu(layer_in(torch.randn(8, 6)))).pow(2).sum().backward()
     opt.step()
     moments = {p: opt.state[p]["exp_avg"].clone() for p in (layer_in._param, layer_in.bias)}
-    dense_moment = layer_in._scatter(moments[layer_in._param]) if backend == "sparse" else moments[layer_in._param]
+    dense_moment = (
+        layer_in._scatter(moments[layer_in._param]) if backend == "sparse" else moments[layer_in._param]
+    )
     result = swap_neurons(layer_in, layer_out, optimizer=opt)
     assert result.swapped
     perm = result.permutation

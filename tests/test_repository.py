@@ -1,0 +1,52 @@
+"""Repository-level checks: the README, CI script and the example in train.py agree and run."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_example_runs_from_its_config(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "--config", "configs/example_digits.yaml", "--epochs", "3",
+         "--out_dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.5  # chance is 0.1
+    assert 0 < summary["density"] < 0.2  # local wiring at scale 0.15 is sparse
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_grid_positions_and_bad_hidden_size():
+    sys.path.insert(0, str(ROOT))
+    from train import grid
+
+    positions = grid(9)
+    assert positions.shape == (9, 2)
+    assert torch.equal(positions.unique(), torch.tensor([0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="hidden: expected a perfect square"):
+        grid(10)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    test_command = next(line for block in blocks for line in block.splitlines() if "pytest" in line)
+    pytest_part = test_command[test_command.index("python -m pytest") :]
+    assert pytest_part in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_python_examples_run():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
