@@ -189,8 +189,8 @@ def test_l1_on_tensor_and_module():
 # --------------------------------------------------------------------- BIMT swaps
 def wiring(layer_in, layer_out, hidden, pos_in, pos_out):
     return float(
-        (layer_in.weight.abs() * torch.cdist(hidden, pos_in, p=1)).sum()
-        + (layer_out.weight.abs() * torch.cdist(pos_out, hidden, p=1)).sum()
+        (layer_in.weight.detach().abs() * torch.cdist(hidden, pos_in, p=1)).sum()
+        + (layer_out.weight.detach().abs() * torch.cdist(pos_out, hidden, p=1)).sum()
     )
 
 
