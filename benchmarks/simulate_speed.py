@@ -7,13 +7,14 @@ Targets (issue "Simulated neural assemblies"), N = 1000, 10⁵ frames, CPU:
   storing every frame) for comparison;
 * with 8 batched trials, time per trial-frame ≤ 0.5 × that of one trial.
 
-Each round times all four in turn; the medians over rounds are compared, so that slow
-phases of a shared machine hit every variant alike. On a GPU it also prints frames/s
+The frames are split over rounds; each round times all four back to back and the ratios
+are taken within rounds (paired), then their median, so that slow phases of a shared
+machine hit every variant alike. On a GPU it also prints frames/s
 at N = 1000 and 8000.
 
 Usage::
 
-    python benchmarks/simulate_speed.py [--neurons 1000] [--frames 100000] [--rounds 3]
+    python benchmarks/simulate_speed.py [--neurons 1000] [--frames 100000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def naive_seconds_per_step(weights: torch.Tensor, steps: int, dt: float = 0.01) 
 
 
 def simulator_seconds_per_step(n: int, frames: int, trials: int) -> float:
-    warmup = 1000
+    warmup = 1000  # integrated, so counted in the time per step
     start = time.perf_counter()
     if trials == 1:
         simulate_assembly(n_neurons=n, n_frames=frames, warmup=warmup, progress=False)
@@ -64,32 +65,38 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--neurons", type=int, default=1000)
-    parser.add_argument("--frames", type=int, default=100_000)
-    parser.add_argument(
-        "--trial-frames", type=int, default=20_000, help="frames per trial of the 8-trial run"
-    )
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=100_000, help="frames in all, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=8)
     args = parser.parse_args()
-    n, frames = args.neurons, args.frames
+    n, per_round = args.neurons, args.frames // args.rounds
     weights = lorentz_connectivity(n, seed=0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, N = {n}, {frames} frames per run")
-    times: dict[str, list[float]] = {"W @ x": [], "naive loop": [], "simulate_assembly": [], "8 trials": []}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, N = {n}, "
+        f"{args.rounds} rounds of {per_round} frames ({args.rounds * per_round} in all)"
+    )
+    names = ("W @ x", "naive loop", "simulate_assembly", f"{args.trials} trials")
+    times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
-        times["W @ x"].append(matvec_seconds_per_step(weights, frames))
-        times["naive loop"].append(naive_seconds_per_step(weights, frames))
-        times["simulate_assembly"].append(simulator_seconds_per_step(n, frames, 1))
-        times["8 trials"].append(simulator_seconds_per_step(n, args.trial_frames, 8))
-    median = {name: statistics.median(values) for name, values in times.items()}
-    floor = median["W @ x"]
+        # Within a round the variants run back to back: their ratios are paired.
+        times["W @ x"].append(matvec_seconds_per_step(weights, per_round))
+        times["naive loop"].append(naive_seconds_per_step(weights, per_round))
+        times["simulate_assembly"].append(simulator_seconds_per_step(n, per_round, 1))
+        times[names[3]].append(simulator_seconds_per_step(n, per_round // args.trials, args.trials))
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
     print(f"\n{'':<20}{'µs / frame':>12}{'/ (W @ x)':>12}")
-    for name, seconds in median.items():
-        label = "µs / trial-frame" if name == "8 trials" else ""
-        print(f"{name:<20}{seconds * 1e6:>12.1f}{seconds / floor:>12.3f}  {label}")
+    for name in names:
+        unit = "per trial-frame" if "trials" in name else ""
+        print(f"{name:<20}{statistics.median(times[name]) * 1e6:>12.1f}{ratio(name, 'W @ x'):>12.3f}  {unit}")
+    print("(medians over rounds; ratios are medians of the per-round ratios)")
     print("\ntargets:")
-    print(f"  simulate_assembly / (W @ x) = {median['simulate_assembly'] / floor:.3f} (target <= 1.3)")
-    print(f"  naive loop / (W @ x) = {median['naive loop'] / floor:.3f} (reference, about 1.9 expected)")
-    ratio = median["8 trials"] / median["simulate_assembly"]
-    print(f"  8 trials per trial-frame / one trial = {ratio:.3f} (target <= 0.5)")
+    print(f"  simulate_assembly / (W @ x) = {ratio('simulate_assembly', 'W @ x'):.3f} (target <= 1.3)")
+    print(f"  naive loop / (W @ x) = {ratio('naive loop', 'W @ x'):.3f} (reference, about 1.9 expected)")
+    trials = ratio(names[3], "simulate_assembly")
+    print(f"  {args.trials} trials per trial-frame / one trial = {trials:.3f} (target <= 0.5)")
 
     if torch.cuda.is_available():
         print(f"\nGPU: {torch.cuda.get_device_name()}")
