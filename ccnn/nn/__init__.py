@@ -8,4 +8,20 @@ from ccnn.nn import masks, regularizers
 from ccnn.nn.connectome_linear import ConnectomeLinear
 from ccnn.nn.rnn import ConnectomeRNN, ConnectomeRNNCell
 
-__all__ = ["ConnectomeLinear", "ConnectomeRNN", "ConnectomeRNNCell", "masks", "regularizers"]
+__all__ = [
+    "ConnectomeLinear",
+    "ConnectomeRNN",
+    "ConnectomeRNNCell",
+    "DynamicsNetwork",
+    "masks",
+    "regularizers",
+]
+
+
+def __getattr__(name: str):
+    # DynamicsNetwork needs torch_geometric: import it only when asked for.
+    if name == "DynamicsNetwork":
+        from ccnn.nn.dynamics import DynamicsNetwork
+
+        return DynamicsNetwork
+    raise AttributeError(f"module 'ccnn.nn' has no attribute {name!r}")

@@ -389,7 +389,7 @@ def test_wrong_input_width_is_reported():
 
 def test_nn_package_does_not_import_lightning():
     code = (
-        "import sys, ccnn.nn\n"
+        "import sys, ccnn.nn, ccnn.nn.dynamics\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')]\n"
         "sys.exit(bool(bad))"
     )
