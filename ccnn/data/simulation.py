@@ -50,6 +50,8 @@ BASELINE_TYPE_PARAMS: tuple[tuple[float, float, float], ...] = (
 )
 TRANSFER_FUNCTIONS = ("tanh", "transmitters", "neuron_neuron")
 _CHUNK = 1000  # steps per progress update / per device-to-host copy
+# Recordings are float32 (the file format): every tensor here is, whatever the default dtype.
+F32 = torch.float32
 
 
 def type_grid(
@@ -94,7 +96,7 @@ def lorentz_connectivity(
     weights /= n_neurons ** lorentz_scaling_exponent(n_neurons)
     weights.fill_diagonal_(0.0)
     if ff < 1.0:
-        weights *= torch.rand(n_neurons, n_neurons, generator=gen) < ff
+        weights *= torch.rand(n_neurons, n_neurons, generator=gen, dtype=torch.float64) < ff
     return weights.float()
 
 
@@ -125,7 +127,7 @@ def _resolve_connectivity(connectivity: Any, n_neurons: int, ff: float, gen: tor
     check_shape(weights, (n_neurons, n_neurons), "connectivity", meaning="(n_neurons, n_neurons)")
     check_finite(weights, "connectivity")
     if ff < 1.0:
-        weights = weights * (torch.rand(n_neurons, n_neurons, generator=gen) < ff)
+        weights = weights * (torch.rand(n_neurons, n_neurons, generator=gen, dtype=F32) < ff)
     return weights
 
 
@@ -165,15 +167,15 @@ def _resolve_stimulus(
         raise ValueError(
             f"stimulus_grid: a {grid_size}x{grid_size} grid needs {n_grid} neurons, got n_neurons={n_neurons}"
         )
-    axis = torch.linspace(0, 1, grid_size)
+    axis = torch.linspace(0, 1, grid_size, dtype=F32)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     grid_xy = torch.stack([xx.flatten(), yy.flatten()], 1)  # neuron k at (x, y)
     height, width = movie.shape[1:]
     rows = (grid_xy[:, 1] * (height - 1)).round().long()
     cols = (grid_xy[:, 0] * (width - 1)).round().long()
-    omega = torch.ones(movie.shape[0], n_neurons)
+    omega = torch.ones(movie.shape[0], n_neurons, dtype=F32)
     omega[:, :n_grid] = movie[:, rows, cols]
-    positions = torch.full((n_neurons, 2), float("nan"))
+    positions = torch.full((n_neurons, 2), float("nan"), dtype=F32)
     positions[:n_grid] = grid_xy
     if steps_per_movie_frame is None:
         steps_per_movie_frame = max(1, n_frames // movie.shape[0])  # the movie plays once
@@ -332,7 +334,7 @@ def simulate_assembly_trials(
     weights = _resolve_connectivity(connectivity, n_neurons, ff, gen)
     spec = _transfer_spec(transfer, gamma, params.shape[0])
     stim = _resolve_stimulus(stimulus, n_neurons, n_frames, stimulus_grid, steps_per_movie_frame, seed)
-    x0 = initial_std * torch.randn(n_trials, n_neurons, generator=gen)
+    x0 = initial_std * torch.randn(n_trials, n_neurons, generator=gen, dtype=F32)
 
     device = torch.device(device)
     neuron_params = params[type_index]
@@ -341,8 +343,8 @@ def simulate_assembly_trials(
     frame_of_step = None if stim is None else stim[2].tolist()
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
 
-    activity = torch.empty(n_trials, n_frames, n_neurons)
-    derivative = torch.empty(n_trials, n_frames, n_neurons)
+    activity = torch.empty(n_trials, n_frames, n_neurons, dtype=F32)
+    derivative = torch.empty(n_trials, n_frames, n_neurons, dtype=F32)
     # One trial runs on 1-D states (matrix-vector products); several on [K, N] batches.
     state = x0.to(device) if n_trials > 1 else x0[0].to(device)
     scratch = torch.empty_like(state)
@@ -352,12 +354,14 @@ def simulate_assembly_trials(
     first_omega = None if omega_frames is None else omega_frames[0]
     for start in range(0, warmup, _CHUNK):
         steps = min(_CHUNK, warmup - start)
-        x_rows = torch.empty(steps, *state.shape, device=device).unbind(0)
-        f_rows = torch.empty(steps, *state.shape, device=device).unbind(0)
+        x_rows = torch.empty(steps, *state.shape, dtype=F32, device=device).unbind(0)
+        f_rows = torch.empty(steps, *state.shape, dtype=F32, device=device).unbind(0)
         noise_rows = None
         if noise > 0:
             noise_rows = (
-                torch.randn(steps, *noise_shape, generator=noise_gen, device=device).mul_(noise).unbind(0)
+                torch.randn(steps, *noise_shape, generator=noise_gen, dtype=F32, device=device)
+                .mul_(noise)
+                .unbind(0)
             )
         x_rows[0].copy_(state)
         if rhs.fast and omega_frames is None:
@@ -373,11 +377,13 @@ def simulate_assembly_trials(
         if on_cpu:
             x_chunk, f_chunk = activity[:, start:stop], derivative[:, start:stop]
         else:
-            x_chunk = torch.empty(n_trials, stop - start, n_neurons, device=device)
+            x_chunk = torch.empty(n_trials, stop - start, n_neurons, dtype=F32, device=device)
             f_chunk = torch.empty_like(x_chunk)
         noise_chunk = None
         if noise > 0:
-            noise_chunk = torch.randn(stop - start, *noise_shape, generator=noise_gen, device=device)
+            noise_chunk = torch.randn(
+                stop - start, *noise_shape, generator=noise_gen, dtype=F32, device=device
+            )
             noise_chunk.mul_(noise)
         x_rows = x_chunk.unbind(1) if n_trials > 1 else x_chunk[0].unbind(0)
         f_rows = f_chunk.unbind(1) if n_trials > 1 else f_chunk[0].unbind(0)

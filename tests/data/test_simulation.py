@@ -390,3 +390,16 @@ def test_every_simulation_config_parses_and_runs_small(config):
         settings["stimulus_grid"] = 4
     rec = simulate_from_config(settings, use_cache=False)
     assert rec.n_neurons == 64 and np.isfinite(rec.activity).all()
+
+
+def test_simulation_is_float32_whatever_the_default_dtype():
+    reference = small(transfer="neuron_neuron", noise=0.1)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        under_float64 = small(transfer="neuron_neuron", noise=0.1)
+        stimulated = small(stimulus="procedural", stimulus_grid=4)
+    finally:
+        torch.set_default_dtype(default)
+    assert under_float64.activity.dtype == np.float32 and stimulated.stimulus.dtype == np.float32
+    np.testing.assert_array_equal(under_float64.activity, reference.activity)  # the same system, bit for bit
