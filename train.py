@@ -14,8 +14,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from jsonargparse import CLI
 from rich.progress import Progress
 from torch import nn
 
+from ccnn._io import atomic_write
 from ccnn.nn import ConnectomeLinear, masks
 from ccnn.nn.regularizers import DistanceWiringCost
 
@@ -104,9 +103,8 @@ def digits_example(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Write to a temporary name, then rename: a crash never leaves a half-written summary.
-    with tempfile.NamedTemporaryFile("w", dir=out, suffix=".tmp", delete=False) as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(handle.name, out / "summary.json")
+    with atomic_write(out / "summary.json") as handle:
+        handle.write(json.dumps(summary, indent=2).encode())
     print(
         f"test accuracy {summary['test_accuracy']:.3f} | density {summary['density']:.3f} | "
         f"wiring cost {summary['wiring_cost']:.3f} | {summary['seconds']:.1f} s | {out / 'summary.json'}"

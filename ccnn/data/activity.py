@@ -149,13 +149,8 @@ class ActivityDataModule(L.LightningDataModule):
         if self.path is None:
             raise ValueError("path: expected the path of a recording, got None")
         path = Path(self.path)
-        if path.is_dir():  # a cache folder of .npy files: map the large arrays when they are large
-            large = sum(
-                (path / f"{key}.npy").stat().st_size
-                for key in ("activity", "derivative", "stimulus")
-                if (path / f"{key}.npy").exists()
-            )
-            return Recording.load_dir(path, mmap=large > cache.MMAP_THRESHOLD, allow_short=self.allow_short)
+        if path.is_dir():  # a cache folder of .npy files
+            return cache.load_folder(path, allow_short=self.allow_short)
         return Recording.load(path, allow_short=self.allow_short)
 
     @property
@@ -200,9 +195,6 @@ class ActivityDataModule(L.LightningDataModule):
                 f"rollout_steps + 1 = {self.rollout_steps + 1}; rollouts will be shorter",
                 stacklevel=2,
             )
-        self._positions = (
-            None if recording.positions is None else torch.from_numpy(np.asarray(recording.positions))
-        )
 
     # ------------------------------------------------------------------ batches
     def batch(self, frames: np.ndarray | Sequence[int]) -> dict[str, torch.Tensor]:
@@ -222,7 +214,7 @@ class ActivityDataModule(L.LightningDataModule):
         if recording.stimulus is not None:
             batch["stimulus"] = torch.from_numpy(np.asarray(recording.stimulus[frames]))
         if recording.positions is not None:
-            if self._positions is None:  # batch() called before setup()
+            if self._positions is None:  # made once, shared by every batch
                 self._positions = torch.from_numpy(np.asarray(recording.positions))
             batch["positions"] = self._positions
         return batch
@@ -325,16 +317,16 @@ class SimulatedActivityDataModule(ActivityDataModule):
         self.path = "<simulated>"
 
     def prepare_data(self) -> None:
+        # Put the simulation in the cache; reading it is setup()'s job, in every process.
         if self.use_cache:
-            self._simulate()
+            from ccnn.data.simulate import simulation_builder
 
-    def _simulate(self) -> Recording:
+            cache.ensure_cached(self.simulation, simulation_builder(self.simulation, self.device))
+
+    def load_recording(self) -> Recording:
         from ccnn.data.simulate import simulate_from_config
 
         return simulate_from_config(self.simulation, device=self.device, use_cache=self.use_cache)
-
-    def load_recording(self) -> Recording:
-        return self._simulate()
 
     # Known from the arguments, without simulating: configs can link them into models.
     @property

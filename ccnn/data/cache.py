@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ccnn.data.recording import Recording
+from ccnn.data.recording import LARGE_KEYS, Recording
 
-__all__ = ["cache_dir", "cached_recording", "config_key"]
+__all__ = ["cache_dir", "cached_recording", "config_key", "ensure_cached", "load_folder"]
 
 CACHE_FORMAT = 1
 #: Recordings larger than this (bytes of activity + derivative + stimulus) are memory-mapped.
@@ -61,17 +61,11 @@ def _entry_is_valid(folder: Path) -> bool:
         return False
 
 
-def cached_recording(
-    config: dict[str, Any], build: Callable[[], Recording], *, mmap: bool | None = None
-) -> tuple[Recording, Path]:
-    """Return the recording for ``config`` from the cache, building and storing it if needed.
+def ensure_cached(config: dict[str, Any], build: Callable[[], Recording]) -> Path:
+    """The cache folder of ``config``: checked against its checksums, or built and stored.
 
-    Args:
-        config: the JSON-serialisable arguments that determine the recording.
-        build: makes the recording on a cache miss.
-        mmap: memory-map the large arrays; by default when they exceed :data:`MMAP_THRESHOLD`.
-    Returns:
-        (recording, its cache folder).
+    Reads no array into memory beyond what checksumming streams through, so it suits
+    :meth:`~lightning.LightningDataModule.prepare_data`, which should only put data in place.
     """
     folder = cache_dir() / "simulations" / config_key(config)
     if folder.exists() and not _entry_is_valid(folder):
@@ -96,10 +90,31 @@ def cached_recording(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+    return folder
+
+
+def cached_recording(
+    config: dict[str, Any], build: Callable[[], Recording], *, mmap: bool | None = None
+) -> tuple[Recording, Path]:
+    """Return the recording for ``config`` from the cache, building and storing it if needed.
+
+    Args:
+        config: the JSON-serialisable arguments that determine the recording.
+        build: makes the recording on a cache miss.
+        mmap: memory-map the large arrays; by default when they exceed :data:`MMAP_THRESHOLD`.
+    Returns:
+        (recording, its cache folder).
+    """
+    folder = ensure_cached(config, build)
+    return load_folder(folder, mmap=mmap), folder
+
+
+def load_folder(folder: Path, *, mmap: bool | None = None, allow_short: bool = False) -> Recording:
+    """Read a folder of ``.npy`` files; ``mmap=None`` maps the [T, N] arrays when together they
+    exceed :data:`MMAP_THRESHOLD` bytes, and reads them into memory otherwise."""
     if mmap is None:
-        sizes = json.loads((folder / "manifest.json").read_text())["files"]
         large = sum(
-            sizes.get(f"{k}.npy", {"size": 0})["size"] for k in ("activity", "derivative", "stimulus")
+            (folder / f"{key}.npy").stat().st_size for key in LARGE_KEYS if (folder / f"{key}.npy").exists()
         )
         mmap = large > MMAP_THRESHOLD
-    return Recording.load_dir(folder, mmap=mmap), folder
+    return Recording.load_dir(folder, mmap=mmap, allow_short=allow_short)

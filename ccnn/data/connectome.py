@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ccnn._io import atomic_write
 from ccnn._validation import as_tensor, check_finite, check_nonnegative, check_probability, describe
 
 if TYPE_CHECKING:
@@ -310,19 +310,8 @@ class Connectome:
             arrays[_NODE_ATTR_PREFIX + name] = _to_numpy(value)
         arrays["meta"] = np.array(json.dumps(self.meta))
 
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        # os.open with O_EXCL gives the temporary file the usual umask-based permissions (unlike
-        # mkstemp's 0600), and writing through a handle stops numpy from appending ".npz".
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as handle:
+            np.savez(handle, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Connectome:

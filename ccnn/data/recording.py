@@ -24,14 +24,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RECORDING_KEYS", "Recording"]
+from ccnn._io import atomic_write
+
+__all__ = ["LARGE_KEYS", "RECORDING_KEYS", "Recording"]
 
 RECORDING_KEYS = (
     "activity", "dt", "derivative", "connectivity", "types", "neuron_params", "transfer", "positions",
@@ -39,6 +40,8 @@ RECORDING_KEYS = (
 )  # fmt: skip
 _ARRAY_KEYS = ("activity", "derivative", "connectivity", "types", "neuron_params", "positions", "stimulus")
 _JSON_KEYS = ("transfer", "meta")
+#: The [T, N] arrays: the ones worth memory-mapping.
+LARGE_KEYS = ("activity", "derivative", "stimulus")
 
 
 @dataclass
@@ -159,14 +162,8 @@ class Recording:
         """Write a ``.npz`` atomically: a temporary file in the same folder, then a rename."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **self.to_arrays())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as handle:
+            np.savez(handle, **self.to_arrays())
         return path
 
     @classmethod
@@ -224,7 +221,7 @@ class Recording:
         folder = Path(folder)
         arrays = {}
         for file in folder.glob("*.npy"):
-            mode = "r" if mmap and file.stem in ("activity", "derivative", "stimulus") else None
+            mode = "r" if mmap and file.stem in LARGE_KEYS else None
             arrays[file.stem] = np.load(file, mmap_mode=mode, allow_pickle=False)
         return cls.from_arrays(arrays, str(folder), allow_short)
 

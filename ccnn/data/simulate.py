@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +36,29 @@ def simulation_parser() -> ArgumentParser:
     return parser
 
 
+def config_from_args(args: Any) -> dict[str, Any]:
+    """The simulation arguments in parsed command-line ``args`` (what the cache key hashes)."""
+    config = {
+        k: v for k, v in vars(args).items() if k not in ("config", "out", "no_cache", "device", "__path__")
+    }
+    config["type_params"] = [[float(v) for v in row] for row in config["type_params"]]
+    return config
+
+
+def simulation_builder(config: dict[str, Any], device: str = "cpu") -> Callable[[], Recording]:
+    """What the cache calls on a miss: simulate the one trial that ``config`` describes."""
+    return lambda: simulate_assembly_trials(1, device=device, progress=True, **config)[0]
+
+
 def simulate_from_config(config: dict[str, Any], *, device: str = "cpu", use_cache: bool = True) -> Recording:
     """Simulate (or read from the cache) the recording that ``config`` describes."""
-
-    def build() -> Recording:
-        return simulate_assembly_trials(1, device=device, progress=True, **config)[0]
-
-    if not use_cache:
-        return build()
-    return cached_recording(config, build)[0]
+    build = simulation_builder(config, device)
+    return cached_recording(config, build)[0] if use_cache else build()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = simulation_parser().parse_args(argv)
-    config = {
-        k: v for k, v in vars(args).items() if k not in ("config", "out", "no_cache", "device", "__path__")
-    }
-    config["type_params"] = [list(map(float, row)) for row in config["type_params"]]
+    config = config_from_args(args)
     start = time.perf_counter()
     recording = simulate_from_config(config, device=args.device, use_cache=not args.no_cache)
     path = recording.save(args.out)

@@ -28,7 +28,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ccnn._validation import as_tensor, check_finite, check_probability, check_shape, describe
+from ccnn._validation import (
+    as_tensor,
+    check_finite,
+    check_probability,
+    check_shape,
+    describe,
+    resolve_generator,
+)
 from ccnn.data.movies import procedural_movie
 from ccnn.data.recording import Recording
 
@@ -86,8 +93,6 @@ def lorentz_connectivity(
     N < 8000, 0.66 otherwise), with a zero diagonal. With a filling factor ``ff`` < 1,
     each entry is kept with probability ``ff``, without rescaling.
     """
-    from ccnn._validation import resolve_generator
-
     gen = resolve_generator(generator, seed)
     ff = check_probability(ff, "ff", allow_zero=False)
     u = torch.rand(n_neurons, n_neurons, generator=gen, dtype=torch.float64)
@@ -188,10 +193,10 @@ def _resolve_stimulus(
 class _RightHandSide:
     """Noise-free f(x) written into ``out``, for one state [N] or a batch of trials [K, N].
 
-    ψ = tanh without stimulus (the baseline) takes a fast path: the self term s_i tanh(x_i)
-    and the messages share tanh(x) and W has a zero diagonal, so
-    f = −c ⊙ x + M tanh(x) with M = diag(g) W + diag(s): one matrix product and two
-    elementwise ops per step (benchmarks/simulate_speed.py measures what that buys).
+    ψ = tanh without stimulus (the baseline) is integrated by :func:`_fast_chunk` instead:
+    the self term s_i tanh(x_i) and the messages share tanh(x) and W has a zero diagonal,
+    so f = −c ⊙ x + M tanh(x) with M = diag(g) W + diag(s) (``fused``): one matrix
+    product and two elementwise ops per step (benchmarks/simulate_speed.py measures it).
     """
 
     def __init__(self, weights: Tensor, params: Tensor, transfer: dict[str, Any], types: Tensor) -> None:
@@ -222,8 +227,6 @@ class _RightHandSide:
     def __call__(self, x: Tensor, omega: Tensor | None, out: Tensor, scratch: Tensor) -> Tensor:
         torch.tanh(x, out=scratch)
         torch.mul(x, self.neg_c, out=out)
-        if self.name == "tanh" and omega is None and self.fused is not None:
-            return out.addmv_(self.fused, scratch) if x.dim() == 1 else out.addmm_(scratch, self.fused_t)
         out.addcmul_(scratch, self.s)
         if self.name == "tanh":
             message = scratch @ self.weights_t
@@ -348,7 +351,13 @@ def simulate_assembly_trials(
     # One trial runs on 1-D states (matrix-vector products); several on [K, N] batches.
     state = x0.to(device) if n_trials > 1 else x0[0].to(device)
     scratch = torch.empty_like(state)
-    noise_shape = state.shape
+
+    def draw_noise(steps: int) -> list[Tensor] | None:
+        if noise == 0:
+            return None
+        draws = torch.randn(steps, *state.shape, generator=noise_gen, dtype=F32, device=device)
+        return draws.mul_(noise).unbind(0)
+
     # Warm-up: the same loops as the recording, into a scratch buffer that is discarded;
     # Ω is that of the first movie frame (the recording's time starts after it).
     first_omega = None if omega_frames is None else omega_frames[0]
@@ -356,18 +365,8 @@ def simulate_assembly_trials(
         steps = min(_CHUNK, warmup - start)
         x_rows = torch.empty(steps, *state.shape, dtype=F32, device=device).unbind(0)
         f_rows = torch.empty(steps, *state.shape, dtype=F32, device=device).unbind(0)
-        noise_rows = None
-        if noise > 0:
-            noise_rows = (
-                torch.randn(steps, *noise_shape, generator=noise_gen, dtype=F32, device=device)
-                .mul_(noise)
-                .unbind(0)
-            )
-        x_rows[0].copy_(state)
-        if rhs.fast and omega_frames is None:
-            _fast_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows)
-        else:
-            _general_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows, [first_omega] * steps)
+        omegas = None if first_omega is None else [first_omega] * steps
+        _integrate_chunk(rhs, x_rows, f_rows, state, scratch, dt, draw_noise(steps), omegas)
 
     bar = _progress(progress and n_frames >= 10 * _CHUNK, n_frames * n_trials)
     on_cpu = device.type == "cpu"
@@ -379,21 +378,10 @@ def simulate_assembly_trials(
         else:
             x_chunk = torch.empty(n_trials, stop - start, n_neurons, dtype=F32, device=device)
             f_chunk = torch.empty_like(x_chunk)
-        noise_chunk = None
-        if noise > 0:
-            noise_chunk = torch.randn(
-                stop - start, *noise_shape, generator=noise_gen, dtype=F32, device=device
-            )
-            noise_chunk.mul_(noise)
         x_rows = x_chunk.unbind(1) if n_trials > 1 else x_chunk[0].unbind(0)
         f_rows = f_chunk.unbind(1) if n_trials > 1 else f_chunk[0].unbind(0)
-        x_rows[0].copy_(state)
-        noise_rows = None if noise_chunk is None else noise_chunk.unbind(0)
-        if rhs.fast and omega_frames is None:
-            _fast_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows)
-        else:
-            omegas = None if omega_frames is None else [omega_frames[i] for i in frame_of_step[start:stop]]
-            _general_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows, omegas)
+        omegas = None if omega_frames is None else [omega_frames[i] for i in frame_of_step[start:stop]]
+        _integrate_chunk(rhs, x_rows, f_rows, state, scratch, dt, draw_noise(stop - start), omegas)
         if not on_cpu:
             activity[:, start:stop].copy_(x_chunk)
             derivative[:, start:stop].copy_(f_chunk)
@@ -423,6 +411,15 @@ def simulate_assembly_trials(
         )
         for k in range(n_trials)
     ]
+
+
+def _integrate_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows, omegas) -> None:
+    """Integrate ``len(x_rows)`` steps from ``state``, storing x and f; ``state`` ends as the next x."""
+    x_rows[0].copy_(state)
+    if rhs.fast and omegas is None:
+        _fast_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows)
+    else:
+        _general_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows, omegas)
 
 
 def _fast_chunk(rhs, x_rows, f_rows, state, scratch, dt, noise_rows) -> None:

@@ -125,7 +125,7 @@ class ConnectomeLinear(nn.Module):
         connected, strength, coords = _parse_mask(mask, out_features, in_features)
         self.num_connections = int(connected.sum())
         self.backend = _choose_backend(backend, mode, self.density, out_features * in_features)
-        sign_matrix = _parse_sign(sign, out_features, in_features)
+        sign = _parse_sign(sign, out_features, in_features)  # (in,) or (out, in), or None
 
         if strength is not None and weighted_init:
             # Per-row RMS normalisation keeps each unit's input variance (see docstring).
@@ -137,9 +137,10 @@ class ConnectomeLinear(nn.Module):
         if self.backend == "dense":
             self.raw_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
             self.register_buffer("connectivity", connected.to(device))
-            self.register_buffer("sign", None if sign is None else _compact_sign(sign_matrix, sign, factory))
+            # A per-input sign stays a vector: it broadcasts over rows and costs in_features floats.
+            self.register_buffer("sign", None if sign is None else sign.to(**factory))
             self.register_buffer("_multiplier", None, persistent=False)
-            self._sync_multiplier(dtype=dtype)
+            self._sync_multiplier()
             init_scale = None if strength is None else strength.to(**factory)
         else:
             rows, cols = connected.nonzero(as_tuple=True)
@@ -148,7 +149,9 @@ class ConnectomeLinear(nn.Module):
             structure = csr_structure(rows, cols, (out_features, in_features))
             for name in _SPARSE_BUFFERS:
                 self.register_buffer(name, getattr(structure, name).to(device))
-            edge_sign = None if sign_matrix is None else sign_matrix[rows, cols].to(**factory)
+            edge_sign = (
+                None if sign is None else sign.expand(out_features, in_features)[rows, cols].to(**factory)
+            )
             self.register_buffer("sign", edge_sign)
             init_scale = None if strength is None else strength[rows, cols].to(**factory)
         self.register_buffer("_init_scale", init_scale, persistent=False)
@@ -183,7 +186,7 @@ class ConnectomeLinear(nn.Module):
             return self.connectivity.sum(1)
         return self.crow.diff()
 
-    def _sync_multiplier(self, dtype: torch.dtype | None = None) -> None:
+    def _sync_multiplier(self) -> None:
         """Dense backend: derive the float multiplier of the weights from the mask.
 
         Hard mode: the mask as 0/1 floats (a float multiply runs much faster than a bool
@@ -196,16 +199,12 @@ class ConnectomeLinear(nn.Module):
             self._multiplier = None
             return
         outside = self.off_mask_scale if self.mode == "soft" else 0.0
-        dtype = dtype or (
-            self._multiplier.dtype if self._multiplier is not None else torch.get_default_dtype()
-        )
-        self._multiplier = torch.where(self.connectivity, 1.0, outside).to(dtype)
+        self._multiplier = torch.where(self.connectivity, 1.0, outside).to(self.raw_weight.dtype)
 
     def _structure(self) -> CSRStructure:
         return CSRStructure(
-            self.crow, self.col, self.t_crow, self.t_col, self.transpose_order,
-            (self.out_features, self.in_features),
-        )  # fmt: skip
+            self.crow, self.col, self.t_crow, self.t_col, self.transpose_order, self.mask_shape
+        )
 
     # ------------------------------------------------------------------ weights
     def reset_parameters(self) -> None:
@@ -327,7 +326,7 @@ class ConnectomeLinear(nn.Module):
                 setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.backend == "dense":
-            self._sync_multiplier(dtype=self.raw_weight.dtype)
+            self._sync_multiplier()
 
     # ------------------------------------------------------------------ permutations
     @torch.no_grad()
@@ -364,7 +363,7 @@ class ConnectomeLinear(nn.Module):
                     buf.copy_(buf.index_select(dim, perm))
                 elif dim == 1:  # a per-input sign vector moves with its input
                     buf.copy_(buf[perm])
-            self._sync_multiplier(dtype=self.raw_weight.dtype)
+            self._sync_multiplier()
             return
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(size, device=perm.device)
@@ -481,7 +480,7 @@ def _parse_mask(mask: Any, n_out: int, n_in: int) -> tuple[Tensor, Tensor | None
 
 
 def _parse_sign(sign: Any, n_out: int, n_in: int) -> Tensor | None:
-    """Validate a ±1 sign vector (n_in,) or matrix (n_out, n_in); return it as a matrix."""
+    """Validate a ±1 sign vector (n_in,) or matrix (n_out, n_in); return it as float, same shape."""
     if sign is None:
         return None
     tensor = as_tensor(sign, "sign").detach().cpu()
@@ -493,13 +492,8 @@ def _parse_sign(sign: Any, n_out: int, n_in: int) -> Tensor | None:
     if not bool(valid.all()):
         bad = tensor[~valid].unique()[:5].tolist()
         raise ValueError(f"sign: expected entries in {{-1, +1}}, got other values {bad}")
-    return tensor.float().expand(n_out, n_in)
-
-
-def _compact_sign(matrix: Tensor, given: Any, factory: dict) -> Tensor:
-    """Keep a per-input sign as a vector: it broadcasts over rows and costs n_in floats."""
-    is_vector = as_tensor(given, "sign").dim() == 1
-    return (matrix[0] if is_vector else matrix.contiguous()).to(**factory)
+    # A fresh contiguous copy: the buffer must not alias the caller's (possibly expanded) tensor.
+    return tensor.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
 
 
 def _choose_backend(backend: str, mode: str, density: float, size: int) -> str:

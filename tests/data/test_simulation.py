@@ -379,12 +379,9 @@ def test_command_line_writes_a_recording_from_a_config(tmp_path):
     "config", sorted((ROOT / "configs" / "simulation").glob("*.yaml")), ids=lambda p: p.stem
 )
 def test_every_simulation_config_parses_and_runs_small(config):
-    from ccnn.data.simulate import simulate_from_config, simulation_parser
+    from ccnn.data.simulate import config_from_args, simulate_from_config, simulation_parser
 
-    args = simulation_parser().parse_args(["--config", str(config), "--out", "x.npz"])
-    settings = {
-        k: v for k, v in vars(args).items() if k not in ("config", "out", "no_cache", "device", "__path__")
-    }
+    settings = config_from_args(simulation_parser().parse_args(["--config", str(config), "--out", "x.npz"]))
     settings.update(n_neurons=64, n_frames=10, warmup=2)
     if settings["stimulus"] is not None:
         settings["stimulus_grid"] = 4
