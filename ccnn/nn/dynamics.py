@@ -6,8 +6,10 @@ functions underlying the activity of simulated neural assemblies", arXiv 2602.13
 .. math::
     \hat{\dot x}_i = \varphi(x_i, a_i) + \Omega_i(t) \sum_{j \ne i} W_{ij}\, \psi(\cdot)
 
-with a learnable latent :math:`a_i \in \mathbb R^d` per neuron (its "type"), MLPs
-:math:`\varphi` and :math:`\psi`, a learnable connectivity :math:`W` (dense with a masked
+with a learnable latent :math:`a_i \in \mathbb R^d` per neuron (its "type"), functions
+:math:`\varphi` and :math:`\psi` (MLPs as in the paper, or combinations of library terms
+whose coefficients are linear in the latents, :class:`~ccnn.nn.function_library.LibraryFunction`),
+a learnable connectivity :math:`W` (dense with a masked
 diagonal, or restricted to a known edge set) and an optional stimulus :math:`\Omega`. The
 inputs of :math:`\psi` are :math:`x_j`, :math:`(x_j, a_j)` or :math:`(x_j, a_i, a_j)`.
 
@@ -22,6 +24,7 @@ Two message paths compute the same sum:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -29,11 +32,13 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP, MessagePassing
 
 from ccnn._validation import as_tensor, check_shape, describe
+from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS, LibraryFunction
 
-__all__ = ["PSI_INPUTS", "DynamicsNetwork", "EdgeMessages"]
+__all__ = ["FUNCTIONS", "PSI_INPUTS", "DynamicsNetwork", "EdgeMessages"]
 
 PsiInputs = Literal["x_j", "x_j,a_j", "x_j,a_i,a_j"]
 PSI_INPUTS: tuple[str, ...] = ("x_j", "x_j,a_j", "x_j,a_i,a_j")
+FUNCTIONS: tuple[str, ...] = ("mlp", "library")
 
 
 def _mlp(in_channels: int, hidden: int, layers: int) -> MLP:
@@ -71,8 +76,12 @@ class DynamicsNetwork(nn.Module):
         n_neurons: N.
         latent_dim: dimension of each neuron's latent :math:`a_i`.
         psi_inputs: ``"x_j"``, ``"x_j,a_j"`` or ``"x_j,a_i,a_j"``.
+        functions: ``"mlp"`` (the paper) or ``"library"`` (sums of ``phi_terms`` /
+            ``psi_terms`` with coefficients linear in the latents: exact and fast when the true
+            functions lie in their span).
         hidden, layers: width and number of hidden layers of the φ and ψ MLPs (the paper:
             64 and 3).
+        phi_terms, psi_terms: the libraries of ``functions="library"``.
         edge_index: optional (2, E) edges (source j, target i) that W is restricted to,
             e.g. ``Connectome.to_pyg().edge_index``; self-loops are dropped.
         path: ``"auto"`` (dense whenever ψ ignores the receiver and W is dense),
@@ -88,8 +97,11 @@ class DynamicsNetwork(nn.Module):
         *,
         latent_dim: int = 2,
         psi_inputs: PsiInputs = "x_j",
+        functions: Literal["mlp", "library"] = "mlp",
         hidden: int = 64,
         layers: int = 3,
+        phi_terms: Sequence[str] = DEFAULT_PHI_TERMS,
+        psi_terms: Sequence[str] = DEFAULT_PSI_TERMS,
         edge_index: Tensor | None = None,
         path: Literal["auto", "dense", "message_passing"] = "auto",
     ) -> None:
@@ -100,11 +112,18 @@ class DynamicsNetwork(nn.Module):
             raise ValueError(f"psi_inputs: expected one of {PSI_INPUTS}, got {psi_inputs!r}")
         if path not in ("auto", "dense", "message_passing"):
             raise ValueError(f"path: expected 'auto', 'dense' or 'message_passing', got {path!r}")
+        if functions not in FUNCTIONS:
+            raise ValueError(f"functions: expected one of {FUNCTIONS}, got {functions!r}")
         self.n_neurons, self.latent_dim, self.psi_inputs = n_neurons, latent_dim, psi_inputs
+        self.functions = functions
         self.latents = nn.Parameter(torch.empty(n_neurons, latent_dim))
-        self.phi = _mlp(1 + latent_dim, hidden, layers)
-        psi_in = 1 + latent_dim * {"x_j": 0, "x_j,a_j": 1, "x_j,a_i,a_j": 2}[psi_inputs]
-        self.psi = _mlp(psi_in, hidden, layers)
+        psi_condition = latent_dim * {"x_j": 0, "x_j,a_j": 1, "x_j,a_i,a_j": 2}[psi_inputs]
+        if functions == "mlp":
+            self.phi = _mlp(1 + latent_dim, hidden, layers)
+            self.psi = _mlp(1 + psi_condition, hidden, layers)
+        else:
+            self.phi = LibraryFunction(phi_terms, latent_dim)
+            self.psi = LibraryFunction(psi_terms, psi_condition)
         self.messages = EdgeMessages(self.psi, psi_inputs)
 
         if edge_index is None:
@@ -225,5 +244,5 @@ class DynamicsNetwork(nn.Module):
         connectivity = "dense" if self.edge_index is None else f"{self.weight.numel()} edges"
         return (
             f"n_neurons={self.n_neurons}, latent_dim={self.latent_dim}, psi_inputs={self.psi_inputs!r}, "
-            f"path={self.path}, connectivity={connectivity}"
+            f"functions={self.functions!r}, path={self.path}, connectivity={connectivity}"
         )

@@ -1,0 +1,1 @@
+"""Analysis of learned dynamics: closed-form regression, neuron types, symbolic forms, plots."""
