@@ -1,4 +1,4 @@
-"""Repository-level checks: the README, CI script and the example in train.py agree and run."""
+"""Repository-level checks: the README, CI script and the examples agree and run."""
 
 import json
 import re
@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_train_example_runs_from_its_config(tmp_path):
     result = subprocess.run(
-        [sys.executable, "train.py", "--config", "configs/example_digits.yaml", "--epochs", "3",
-         "--out_dir", str(tmp_path)],
+        [sys.executable, "examples/digits_retinotopic.py", "--config", "configs/example_digits.yaml",
+         "--epochs", "3", "--out_dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -26,8 +26,8 @@ def test_train_example_runs_from_its_config(tmp_path):
 
 
 def test_grid_positions_and_bad_hidden_size():
-    sys.path.insert(0, str(ROOT))
-    from train import grid
+    sys.path.insert(0, str(ROOT / "examples"))
+    from digits_retinotopic import grid
 
     positions = grid(9)
     assert positions.shape == (9, 2)

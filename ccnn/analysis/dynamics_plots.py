@@ -130,7 +130,7 @@ def plot_rollout(predicted: Tensor, true: Tensor, r2: Tensor, neurons: int = 5, 
         color = plt.get_cmap("tab10")(k)
         axes[0].plot(time, true[:, i], "--", color=color, lw=1)
         axes[0].plot(time, predicted[:, i], color=color, lw=1)
-    axes[0].set_xlabel("time")
+    axes[0].set_xlabel("time" if dt != 1.0 else "step")
     axes[0].set_title("rollout (solid) vs recording (dashed)")
     axes[1].plot(torch.arange(len(r2)), r2.clamp_min(-1), color="k")
     axes[1].axhline(0.9, color="tab:red", lw=0.8, ls=":")

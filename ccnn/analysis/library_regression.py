@@ -177,7 +177,9 @@ def _refit(
         return solved - inverse * (solved.diagonal() / inverse_diagonal)
 
     coef, phi, sse = _solve(eq, apply, ridge)
-    return coef.T, phi, sse  # W (N, N) with a zero diagonal
+    weight = coef.T.contiguous()
+    weight.fill_diagonal_(0.0)  # zero by construction; clear the rounding residue
+    return weight, phi, sse
 
 
 def _shares(contribution: Tensor) -> Tensor:
@@ -238,12 +240,12 @@ def regress_dynamics(
         blocks = lifted.permute(1, 0, 2)  # [sender j, receiver i, k']
         evals, evecs = torch.linalg.eigh(blocks.transpose(1, 2) @ blocks)
         psi = evecs[:, :, -1] @ ortho.T  # (N, K): one ψ per sender
-        unexplained = (evals[:, :-1].sum() / evals.sum().clamp_min(1e-300)).item()
+        unexplained = max(0.0, (evals[:, :-1].sum() / evals.sum().clamp_min(1e-300)).item())
     else:
         flat = lifted.reshape(n * n, -1)
         evals, evecs = torch.linalg.eigh(flat.T @ flat)
         psi = (ortho @ evecs[:, -1]).unsqueeze(0)  # (1, K)
-        unexplained = (evals[:-1].sum() / evals.sum().clamp_min(1e-300)).item()
+        unexplained = max(0.0, (evals[:-1].sum() / evals.sum().clamp_min(1e-300)).item())
 
     sample = x.flatten()[:: max(1, x.numel() // 200_000)].to(F64)
     psi_rms, union_rms = psi_lib(sample).pow(2).mean(0).sqrt(), union(sample).pow(2).mean(0).sqrt()

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from ccnn.analysis.library_regression import regress_dynamics
+from ccnn.nn.function_library import FunctionLibrary
+
+F64 = torch.float64
+PHI = ["x", "tanh(x)"]
+PSI = ["tanh(x)", "tanh(x/2)"]
+
+
+def planted(n=12, frames=3000, per_sender=False, seed=0):
+    """Random states and the exact derivative of a planted model whose functions lie in the libraries."""
+    g = torch.Generator().manual_seed(seed)
+    x = 4 * torch.randn(frames, n, generator=g, dtype=F64)
+    w = torch.randn(n, n, generator=g, dtype=F64) / n**0.5
+    w.fill_diagonal_(0)
+    phi = torch.stack(
+        [-(1 + torch.rand(n, generator=g, dtype=F64)), 1 + torch.rand(n, generator=g, dtype=F64)], 1
+    )
+    psi = torch.rand(n, 2, generator=g, dtype=F64) if per_sender else torch.tensor([[1.0, 0.5]], dtype=F64)
+    psi_values = (FunctionLibrary(PSI)(x) * psi).sum(-1)
+    y = (FunctionLibrary(PHI)(x) * phi).sum(-1) + psi_values @ w.T
+    return x, y, w, phi, psi
+
+
+def normalised_truth(x, w, psi):
+    ends = FunctionLibrary(PSI)(torch.tensor([x.min(), x.max()], dtype=F64)) @ psi.T  # (2, rows)
+    plateau = (ends[1] - ends[0]) / 2
+    return w * plateau, psi / plateau.unsqueeze(1)
+
+
+@pytest.mark.parametrize("per_sender", [False, True])
+def test_planted_model_is_recovered_exactly(per_sender):
+    x, y, w, phi, psi = planted(per_sender=per_sender)
+    result = regress_dynamics(x, y, phi_terms=PHI, psi_terms=PSI, per_sender_psi=per_sender, prune=0)
+    true_w, true_psi = normalised_truth(x, w, psi)
+    torch.testing.assert_close(result.weight, true_w, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        result.psi.reshape(true_psi.shape) if per_sender else result.psi,
+        true_psi.squeeze(0) if not per_sender else true_psi,
+        atol=1e-7,
+        rtol=1e-6,
+    )
+    # φ comes back on the ψ terms first, then the other φ terms: [tanh(x), tanh(x/2), x]
+    assert result.phi_terms == ["tanh(x)", "tanh(x/2)", "x"]
+    torch.testing.assert_close(result.phi[:, [2, 0]], phi, atol=1e-6, rtol=1e-6)
+    assert result.phi[:, 1].abs().max() < 1e-6
+    assert result.derivative_r2 > 1 - 1e-9
+    assert result.rank1_residual < 1e-12
+
+
+def test_matches_a_per_neuron_least_squares_reference_on_noisy_data():
+    x, y, *_ = planted(n=8, frames=600)
+    noisy = y + 0.3 * torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=F64)
+    psi = torch.tensor([1.0, 0.0], dtype=F64)  # one-term ψ: the refit is the whole fit
+    result = regress_dynamics(x, noisy, phi_terms=PHI, psi_terms=["tanh(x)"], prune=0, ridge=0.0)
+    features = torch.tanh(x)
+    ends = torch.tanh(torch.tensor([x.min(), x.max()], dtype=F64))
+    plateau = (ends[1] - ends[0]) / 2
+    for i in range(8):
+        others = [j for j in range(8) if j != i]
+        design = torch.cat([features[:, others], FunctionLibrary(PHI)(x[:, i])], 1).numpy()
+        solution = np.linalg.lstsq(design, noisy[:, i].numpy(), rcond=None)[0]
+        np.testing.assert_allclose(
+            result.weight[i, others].numpy(), solution[:7] / plateau.item(), rtol=1e-6, atol=1e-9
+        )
+        assert result.weight[i, i] == 0
+    assert psi[1] == 0
+
+
+def test_pruning_removes_unused_terms():
+    x, y, *_ = planted(n=10)
+    result = regress_dynamics(x, y, phi_terms=[*PHI, "x^3"], psi_terms=[*PSI, "x"], prune=0.01)
+    assert result.psi[2] == 0  # the linear ψ term
+    assert (result.phi[:, result.phi_terms.index("x^3")] == 0).all()
+
+
+def test_bad_inputs_raise():
+    x = torch.randn(50, 4)
+    with pytest.raises(ValueError, match="derivative"):
+        regress_dynamics(x, torch.randn(50, 5), phi_terms=PHI, psi_terms=PSI)
+    with pytest.raises(ValueError, match="constant"):
+        regress_dynamics(x, x, phi_terms=PHI, psi_terms=["1", "tanh(x)"])
+    with pytest.raises(ValueError, match="activity"):
+        regress_dynamics(x.clone().fill_(float("nan")), x, phi_terms=PHI, psi_terms=PSI)
