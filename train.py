@@ -3,7 +3,8 @@
 Usage::
 
     python train.py fit --config configs/dynamics_gnn.yaml
-    python train.py fit --config configs/dynamics_gnn.yaml --data ccnn.data.ActivityDataModule --data.path rec.npz
+    python train.py fit --config configs/dynamics_gnn.yaml \
+        --data ccnn.data.ActivityDataModule --data.path rec.npz
     python train.py fit --config configs/dynamics_gnn.yaml --print_config
 """
 

@@ -2,12 +2,15 @@ r"""Symbolic regression of learned functions, offline: best sparse subsets of a 
 
 Given samples :math:`(x_g, f(x_g))` of a learned φ or ψ, find the fewest terms
 :math:`b_k` of a library (:class:`~ccnn.nn.function_library.FunctionLibrary`) such that
-:math:`f \approx \sum_{k \in S} \theta_k b_k` with :math:`1 - R^2 <` ``tol``: every subset
-of up to ``max_terms`` terms is fitted by least squares (a few hundred tiny fits), which,
-unlike thresholded regression, cannot be misled by nearly collinear terms such as
-``tanh(x)`` and ``tanh(x/2)``. On the published baseline this returns −c·x + s·tanh(x) per
-type and tanh(x) (Allier et al. 2026 used PySR, which needs Julia and the network; it is
-available here as ``backend="pysr"`` when installed).
+:math:`f \approx \sum_{k \in S} \theta_k b_k`: every subset of up to ``max_terms`` terms
+is fitted by least squares (a few hundred tiny fits), which, unlike thresholded
+regression, cannot be misled by nearly collinear terms such as ``tanh(x)`` and
+``tanh(x/2)``. A formula grows by one term only while that divides the residual by at
+least ``min_gain`` (so a small but real term such as s·tanh(x) beside a large −c·x is
+kept, and fitting noise is not), and stops once 1 − R² < ``tol``. On the published
+baseline this returns −c·x + s·tanh(x) per type and tanh(x) (Allier et al. 2026 used
+PySR, which needs Julia and the network; it is available here as ``backend="pysr"`` when
+installed).
 """
 
 from __future__ import annotations
@@ -54,14 +57,14 @@ def symbolic_regression(
     *,
     terms: Sequence[str] = SYMBOLIC_TERMS,
     max_terms: int = 3,
-    tol: float = 1e-4,
+    tol: float = 1e-10,
+    min_gain: float = 100.0,
     precision: int = 3,
     backend: str = "subsets",
 ) -> SymbolicFit:
-    """The sparsest formula in ``terms`` that explains y(x) to 1 − R² < ``tol``.
+    """The sparsest formula in ``terms`` that explains y(x) (see the module docstring).
 
-    If no subset of up to ``max_terms`` terms reaches ``tol``, the best ``max_terms``-term
-    formula is returned (its ``r2`` says how good it is).
+    ``r2`` of the result says how good the returned formula is.
 
     Example:
         >>> x = torch.linspace(-10, 10, 200, dtype=torch.float64)
@@ -80,16 +83,23 @@ def symbolic_regression(
     design = library(x)
     total = float((y - y.mean()).pow(2).sum()) if len(set(y.tolist())) > 1 else float(y.pow(2).sum())
     total = max(total, 1e-300)
-    best: tuple[float, tuple[int, ...], Tensor] | None = None
+    chosen: tuple[float, tuple[int, ...], Tensor] | None = None
     for size in range(1, min(max_terms, len(library)) + 1):
-        for subset in itertools.combinations(range(len(library)), size):
-            coef, sse = _fit(design[:, list(subset)], y)
-            if best is None or sse < best[0]:
-                best = (sse, subset, coef)
-        if best[0] / total < tol:
+        best = min(
+            (
+                (*_fit(design[:, list(subset)], y)[::-1], subset)
+                for subset in itertools.combinations(range(len(library)), size)
+            ),
+            key=lambda item: item[0],
+        )
+        sse, coef, subset = best
+        if chosen is not None and sse > chosen[0] / min_gain:
             break
-    assert best is not None
-    sse, subset, coef = best
+        chosen = (sse, subset, coef)
+        if sse / total < tol:
+            break
+    assert chosen is not None
+    sse, subset, coef = chosen
     full = torch.zeros(len(library), dtype=torch.float64)
     full[list(subset)] = coef
     rounded = [float(f"{v:.{precision}g}") for v in full.tolist()]

@@ -106,6 +106,7 @@ class DynamicsGNN(L.LightningModule):
         init: ``"regression"`` (closed-form start) or ``"random"``.
         regression_frames: training frames (evenly spaced) used by the regression.
         prune: relative size below which the regression drops a library term.
+        distil_steps: Adam steps that fit MLP φ / ψ to the regression's functions.
         lr_weight, lr_functions, lr_latents, lr_stimulus: Adam learning rates per group.
         phi_zero_weight, monotone_weight, l1_weight: regulariser weights or schedules.
         learn_stimulus: learn Ω* with a SIREN (needs neuron positions).
@@ -132,6 +133,7 @@ class DynamicsGNN(L.LightningModule):
         init: Literal["regression", "random"] = "regression",
         regression_frames: int = 20_000,
         prune: float = 0.05,
+        distil_steps: int = 2000,
         lr_weight: float = 1e-3,
         lr_functions: float = 5e-4,
         lr_latents: float = 7.5e-4,
@@ -271,7 +273,9 @@ class DynamicsGNN(L.LightningModule):
             per_sender_psi=self.hparams.psi_inputs != "x_j",
             prune=self.hparams.prune,
         )
-        diagnostics = initialise_from_regression(self.network.cpu(), result)
+        diagnostics = initialise_from_regression(
+            self.network.cpu(), result, distil_steps=self.hparams.distil_steps
+        )
         self.network.to(self.device)
         diagnostics.update(
             regression_seconds=time.perf_counter() - started,
