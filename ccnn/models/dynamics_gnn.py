@@ -500,7 +500,7 @@ class DynamicsGNN(L.LightningModule):
                 omega_fit.update(learned_omega, true_omega)
                 metrics["omega_r2"] = float(omega_fit.compute()["r2"])
                 arrays.update(omega=learned_omega.cpu(), omega_true=true_omega.cpu())
-        self.last_evaluation = {"metrics": metrics, "arrays": arrays}
+        self.last_evaluation = {"metrics": metrics, "arrays": arrays, "step": self.global_step}
         return self.last_evaluation
 
     @torch.no_grad()
@@ -560,7 +560,10 @@ class DynamicsGNN(L.LightningModule):
         """Evaluate and write :data:`EXPORT_FILES` and the figures to ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        evaluation = self.evaluate(datamodule)
+        # The last validation already evaluated these parameters: do not roll out twice.
+        evaluation = self.last_evaluation
+        if evaluation.get("step") != self.global_step or self._trainer is None:
+            evaluation = self.evaluate(datamodule)
         metrics = {k: v for k, v in evaluation["metrics"].items() if v is not None}
         metrics.update({f"start/{k}": v for k, v in self.start_diagnostics.items()})
         arrays = {
