@@ -162,10 +162,11 @@ def _lifted(
     return lifted, ortho, torch.cat([self_terms, extra_coef], 1)
 
 
-def _refit(
+def _refit_equations(
     x: Tensor, y: Tensor, psi: Callable[[Tensor], Tensor], phi_lib: FunctionLibrary, ridge: float, chunk: int
 ):
-    """W and φ for a fixed ψ: one feature per sender, receiver i's own column excluded."""
+    """Normal equations for W and φ with ψ fixed (one feature per sender), and the inverse
+    Gram matrix of each receiver, whose own column is excluded."""
     eq = _normal_equations(x, y, psi, 1, phi_lib, chunk)
     eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
     inverse = torch.cholesky_inverse(torch.linalg.cholesky(eq.gram))
@@ -176,10 +177,121 @@ def _refit(
         solved = inverse @ rhs
         return solved - inverse * (solved.diagonal() / inverse_diagonal)
 
+    return eq, apply
+
+
+def _own_terms(eq: _Normal, keep: list[int]) -> _Normal:
+    """The same equations with only the own (φ) terms ``keep``."""
+    return _Normal(
+        gram=eq.gram,
+        cross_y=eq.cross_y,
+        cross_e=eq.cross_e[keep],
+        e_gram=eq.e_gram[:, keep][:, :, keep],
+        e_y=eq.e_y[:, keep],
+        y_sq=eq.y_sq,
+    )
+
+
+def _eliminate_phi_terms(eq: _Normal, apply: Callable[[Tensor], Tensor], ridge: float, tolerance: float):
+    """Backward elimination: drop, one at a time, the φ term whose removal (from every
+    neuron) raises the total residual least, while it stays within ``tolerance`` (relative)
+    of the full library's residual, plus a floor of 1e-10 of the derivative's energy for
+    rounding. Judging terms by the residual, not by their size, keeps a term that is small
+    next to another over the activity range but needed to fit (tanh x beside c·x when x
+    spans ±100). Returns the kept term indices."""
+    keep = list(range(eq.cross_e.shape[0]))
+    limit = float(_solve(eq, apply, ridge)[2].sum()) * (1 + tolerance) + 1e-10 * float(eq.y_sq.sum())
+    while len(keep) > 1:
+        trials = {
+            drop: float(_solve(_own_terms(eq, [k for k in keep if k != drop]), apply, ridge)[2].sum())
+            for drop in keep
+        }
+        drop = min(trials, key=trials.__getitem__)
+        if trials[drop] > limit:
+            break
+        keep.remove(drop)
+    return keep
+
+
+def _refit(
+    x: Tensor, y: Tensor, psi: Callable[[Tensor], Tensor], phi_lib: FunctionLibrary, ridge: float, chunk: int
+):
+    """W (N, N), φ coefficients (N, M) and residual sums (N,) for a fixed ψ."""
+    eq, apply = _refit_equations(x, y, psi, phi_lib, ridge, chunk)
     coef, phi, sse = _solve(eq, apply, ridge)
+    return _zero_diagonal(coef), phi, sse
+
+
+def _zero_diagonal(coef: Tensor) -> Tensor:
     weight = coef.T.contiguous()
     weight.fill_diagonal_(0.0)  # zero by construction; clear the rounding residue
-    return weight, phi, sse
+    return weight
+
+
+def _psi_step(
+    x: Tensor, y: Tensor, weight: Tensor, psi_lib: FunctionLibrary, phi_lib: FunctionLibrary, chunk: int
+):
+    """Shared ψ coefficients (K,) for a fixed W, jointly with every neuron's φ.
+
+    Receiver i's features are z_ik = Σ_j W_ij b_k(x_j) (ψ terms seen through W) and its own
+    φ terms E_i; φ is eliminated per receiver (Schur complement), then one K × K solve.
+    """
+    n, k, m = x.shape[1], len(psi_lib), len(phi_lib)
+    zz, ze, ee = (torch.zeros(n, a, b, dtype=F64) for a, b in ((k, k), (k, m), (m, m)))
+    zy, ey = torch.zeros(n, k, dtype=F64), torch.zeros(n, m, dtype=F64)
+    for start in range(0, x.shape[0], chunk):
+        xb, yb = x[start : start + chunk].to(F64), y[start : start + chunk].to(F64)
+        z = torch.einsum("tjk,ij->tik", psi_lib(xb), weight)
+        e = phi_lib(xb)
+        zz += torch.einsum("tik,til->ikl", z, z)
+        ze += torch.einsum("tik,tim->ikm", z, e)
+        ee += torch.einsum("tim,til->iml", e, e)
+        zy += torch.einsum("tik,ti->ik", z, yb)
+        ey += torch.einsum("tim,ti->im", e, yb)
+    evals, evecs = torch.linalg.eigh(ee)  # pseudo-inverse: φ's terms are nearly collinear
+    inverse_evals = torch.where(evals > evals[:, -1:] * 1e-13, 1 / evals.clamp_min(1e-300), 0.0)
+    ee_pinv = (evecs * inverse_evals.unsqueeze(1)) @ evecs.transpose(1, 2)
+    reduced = (zz - ze @ ee_pinv @ ze.transpose(1, 2)).sum(0)
+    rhs = (zy - torch.einsum("ikm,iml,il->ik", ze, ee_pinv, ey)).sum(0)
+    return torch.linalg.lstsq(reduced, rhs.unsqueeze(-1)).solution.squeeze(-1)
+
+
+def _search_shared_psi(
+    x: Tensor,
+    y: Tensor,
+    start: Tensor,
+    psi_lib: FunctionLibrary,
+    phi_lib: FunctionLibrary,
+    ridge: float,
+    chunk: int,
+    steps: int,
+):
+    """A shared ψ for when the lifted solve is ill-determined (activity confined near a
+    low-dimensional manifold, as in sparse networks: then its rank-1 residual is large).
+
+    Candidates are the lifted estimate and each single ψ term; the one whose refit leaves the
+    smallest residual starts an alternating least squares (ψ with φ for fixed W, then W with
+    φ for fixed ψ), which stops when the residual falls by less than 0.1 %.
+    Returns ψ (K,).
+    """
+
+    def refit(beta: Tensor):
+        return _refit(x, y, lambda xb: (psi_lib(xb) * beta).sum(-1, keepdim=True), phi_lib, ridge, chunk)
+
+    candidates = [start, *torch.eye(len(psi_lib), dtype=F64)]
+    fits = [refit(beta) for beta in candidates]
+    best = min(range(len(fits)), key=lambda index: float(fits[index][2].sum()))
+    beta, (weight, _, sse) = candidates[best], fits[best]
+    for _ in range(steps):
+        proposal = _psi_step(x, y, weight, psi_lib, phi_lib, chunk)
+        proposal = proposal / proposal.abs().max().clamp_min(1e-300)
+        new_weight, _, new_sse = refit(proposal)
+        improved = float(new_sse.sum()) < float(sse.sum()) * (1 - 1e-3)
+        if float(new_sse.sum()) < float(sse.sum()):
+            beta, weight, sse = proposal, new_weight, new_sse
+        if not improved:
+            break
+    return beta
 
 
 def _shares(contribution: Tensor) -> Tensor:
@@ -196,16 +308,20 @@ def regress_dynamics(
     per_sender_psi: bool = False,
     prune: float = 0.01,
     ridge: float = 1e-10,
+    rank1_tolerance: float = 1e-3,
+    search_steps: int = 10,
     chunk: int = 2048,
 ) -> LibraryRegression:
     """Fit W, φ and ψ to (activity, derivative) frames in closed form (module docstring).
 
-    Three stages: (1) the lifted solve over the whole libraries; (2) sparsification (as in
-    SINDy): terms whose share of |ψ| or |φ| (coefficient times the term's RMS over the
-    data) stays below ``prune`` are dropped; (3) with ψ fixed to its rank-1 factor, a refit
-    of W and φ on one feature ψ_j(x_j) per sender and the kept φ terms. Stage 3 is far
-    better conditioned than stage 1, whose nearly collinear terms amplify the float32
-    rounding of recorded data.
+    Three stages: (1) the lifted solve over the whole libraries, whose rank-1 factor gives ψ
+    (or, when that factor explains the lifted coefficients badly, a search over ψ: see
+    ``rank1_tolerance``); (2) ψ terms whose share of |ψ| (coefficient times the term's RMS
+    over the data) stays below ``prune`` are dropped, as in SINDy; (3) with ψ fixed, a refit
+    of W and φ on one feature ψ_j(x_j) per sender, in which φ's terms are chosen by
+    backward elimination: a term goes when dropping it raises the residual by less than
+    ``prune`` (relative). Stage 3 is far better conditioned than stage 1, whose nearly
+    collinear terms amplify the float32 rounding of recorded data.
 
     Args:
         activity: x (T, N).
@@ -214,8 +330,13 @@ def regress_dynamics(
             ψ terms must not contain a constant (it would trade with φ's offset).
         per_sender_psi: one ψ per sender (ψ depends on the sender's latent) instead of one
             shared ψ.
-        prune: relative size below which a term is dropped (0 keeps every term).
+        prune: relative ψ share, and relative rise of the residual for φ, below which a term
+            is dropped (0 keeps every term).
         ridge: Tikhonov regularisation relative to the mean diagonal of the Gram matrix.
+        rank1_tolerance: when the lifted coefficients' rank-1 residual exceeds this (shared
+            ψ only), ψ is searched instead: the best of the lifted estimate and each single
+            term, refined by up to ``search_steps`` alternating least-squares rounds.
+        search_steps: alternating rounds of that search (0: candidates only).
         chunk: frames per block when accumulating the Gram matrix.
     """
     x = as_tensor(activity, "activity")
@@ -232,7 +353,7 @@ def regress_dynamics(
     psi_lib = FunctionLibrary(psi_terms)
     extra_terms = [t for t in phi_terms if t not in psi_lib.terms]
     union = FunctionLibrary([*psi_lib.terms, *extra_terms])
-    lifted, ortho, phi_union = _lifted(
+    lifted, ortho, _ = _lifted(
         x, y, psi_lib, FunctionLibrary(extra_terms) if extra_terms else None, ridge, chunk
     )
 
@@ -246,29 +367,31 @@ def regress_dynamics(
         evals, evecs = torch.linalg.eigh(flat.T @ flat)
         psi = (ortho @ evecs[:, -1]).unsqueeze(0)  # (1, K)
         unexplained = max(0.0, (evals[:-1].sum() / evals.sum().clamp_min(1e-300)).item())
+        if unexplained > rank1_tolerance:
+            psi = _search_shared_psi(x, y, psi[0], psi_lib, union, ridge, chunk, search_steps).unsqueeze(0)
 
     sample = x.flatten()[:: max(1, x.numel() // 200_000)].to(F64)
-    psi_rms, union_rms = psi_lib(sample).pow(2).mean(0).sqrt(), union(sample).pow(2).mean(0).sqrt()
-    # ψ: terms pruned per sender; φ: one set of terms for all neurons, those that matter
-    # for at least 5 % of them (φ's own terms share one Gram block per receiver).
-    psi_keep = _shares(psi.abs() * psi_rms) > prune
-    phi_keep = torch.quantile(_shares(phi_union.abs() * union_rms), 0.95, dim=0) > prune
+    psi_rms = psi_lib(sample).pow(2).mean(0).sqrt()
+    # ψ terms are pruned per sender by their share of |ψ| (they are bounded and comparable).
     if prune > 0:
-        psi = psi * psi_keep
+        psi = psi * (_shares(psi.abs() * psi_rms) > prune)
     # Identifiability: ψ rises by 2 over the activity range (a plateau of 1 for tanh) and is
     # increasing; W takes the scale and the sign.
     x_range = (float(x.min()), float(x.max()))
     ends = psi_lib(torch.tensor(x_range, dtype=F64))  # (2, K)
     psi = psi / psi_plateau(psi @ ends[0], psi @ ends[1]).unsqueeze(1)
-    kept_phi = FunctionLibrary([t for t, keep in zip(union.terms, phi_keep.tolist(), strict=True) if keep])
 
     def psi_features(xb: Tensor) -> Tensor:
         return (psi_lib(xb) * psi).sum(-1, keepdim=True)
 
-    phi_lib = kept_phi if prune > 0 else union
-    weight, phi_kept, sse = _refit(x, y, psi_features, phi_lib, ridge, chunk)
+    # φ: one set of terms for all neurons (they share one Gram block per receiver), chosen
+    # by backward elimination on the refit's own normal equations.
+    eq, apply = _refit_equations(x, y, psi_features, union, ridge, chunk)
+    keep = _eliminate_phi_terms(eq, apply, ridge, prune) if prune > 0 else list(range(len(union)))
+    coef, phi_kept, sse = _solve(_own_terms(eq, keep), apply, ridge)
+    weight = _zero_diagonal(coef)
     phi = torch.zeros(n, len(union), dtype=F64)
-    phi[:, [union.terms.index(t) for t in phi_lib.terms]] = phi_kept
+    phi[:, keep] = phi_kept
     y64 = y.to(F64)
     return LibraryRegression(
         weight=weight,

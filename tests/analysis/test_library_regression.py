@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ccnn.analysis.library_regression import regress_dynamics
+from ccnn.analysis.library_regression import _search_shared_psi, regress_dynamics
 from ccnn.nn.function_library import FunctionLibrary
 
 F64 = torch.float64
@@ -85,3 +85,30 @@ def test_bad_inputs_raise():
         regress_dynamics(x, x, phi_terms=PHI, psi_terms=["1", "tanh(x)"])
     with pytest.raises(ValueError, match="activity"):
         regress_dynamics(x.clone().fill_(float("nan")), x, phi_terms=PHI, psi_terms=PSI)
+
+
+def test_phi_term_small_beside_a_wide_linear_term_is_kept():
+    # x spans ±hundreds (as with σ = 7.2 noise): s·tanh(x) is < 1 % of c·x in size, yet the
+    # fit needs it; φ's term selection judges by the residual, so it stays and junk goes.
+    x, _, w, phi, psi = planted(n=10)
+    x = 50 * x
+    y = (FunctionLibrary(PHI)(x) * phi).sum(-1) + (FunctionLibrary(PSI)(x) * psi).sum(-1) @ w.T
+    phi_terms = [*PHI, "tanh(x/4)"]
+    result = regress_dynamics(x, y, phi_terms=phi_terms, psi_terms=PSI, prune=0.05)
+    share = phi[:, 1].abs() / (phi[:, 0].abs() * x.pow(2).mean().sqrt() + phi[:, 1].abs())
+    assert share.max() < 0.05  # a size-based pruning at 0.05 would drop tanh(x)
+    torch.testing.assert_close(
+        result.phi[:, result.phi_terms.index("tanh(x)")], phi[:, 1], atol=1e-5, rtol=1e-5
+    )
+    assert (result.phi[:, result.phi_terms.index("tanh(x/4)")] == 0).all()
+
+
+def test_shared_psi_search_recovers_from_a_wrong_start():
+    x, y, w, _, psi = planted(n=12)
+    union = FunctionLibrary([*PSI, "x"])
+    wrong = torch.tensor([0.0, 1.0], dtype=F64)  # tanh(x/2) alone
+    found = _search_shared_psi(x, y, wrong, FunctionLibrary(PSI), union, 1e-12, 1024, steps=20)
+    torch.testing.assert_close(found / found[0], psi[0] / psi[0, 0], atol=1e-4, rtol=1e-4)
+    # Forcing the search inside regress_dynamics keeps the exact answer.
+    result = regress_dynamics(x, y, phi_terms=PHI, psi_terms=PSI, prune=0, rank1_tolerance=0.0)
+    torch.testing.assert_close(result.weight, normalised_truth(x, w, psi)[0], atol=1e-6, rtol=1e-6)
