@@ -1,7 +1,8 @@
 """Figures of a recovered neural assembly: W, latents and types, φ and ψ, rollouts, Ω.
 
-Every function takes plain tensors and returns a :class:`matplotlib.figure.Figure` (the
-Agg backend: no display needed); :func:`save_figures` writes them as PNG atomically.
+Every function takes plain tensors and returns a :class:`matplotlib.figure.Figure`, built
+without pyplot (no display needed, and the caller's backend is left alone);
+:func:`save_figures` writes them as PNG atomically.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import os
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -49,7 +47,8 @@ def _scatter_fit(ax, true: Tensor, learned: Tensor, label: str) -> None:
 
 def plot_connectivity(learned: Tensor, true: Tensor | None = None) -> Figure:
     """Learned against true W (or, without truth, the learned W and its histogram)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     if true is not None:
         _scatter_fit(axes[0], true, learned, "W")
     else:
@@ -63,7 +62,8 @@ def plot_connectivity(learned: Tensor, true: Tensor | None = None) -> Figure:
 
 def plot_latents(latents: Tensor, types: Tensor, true_types: Tensor | None = None) -> Figure:
     """Latents a_i (first two dimensions) coloured by recovered type, marked by true type."""
-    fig, ax = plt.subplots(figsize=(4.5, 4), constrained_layout=True)
+    fig = Figure(figsize=(4.5, 4), layout="constrained")
+    ax = fig.subplots()
     a = latents.detach().cpu()
     second = a[:, 1] if a.shape[1] > 1 else torch.zeros(len(a))
     markers = "osD^v<>p*h"
@@ -101,8 +101,9 @@ def plot_functions(
 
     Shapes: grid (G,), phi (N, G), psi (G,) or (N, G); the truths alike.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    cmap = plt.get_cmap("tab20")
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    cmap = matplotlib.colormaps.get_cmap("tab20")
     step = max(1, len(phi) // 200)
     for i in range(0, len(phi), step):
         axes[0].plot(grid, phi[i], color=cmap(int(types[i]) % 20), lw=0.5, alpha=0.6)
@@ -124,10 +125,11 @@ def plot_functions(
 
 def plot_rollout(predicted: Tensor, true: Tensor, r2: Tensor, neurons: int = 5, dt: float = 1.0) -> Figure:
     """Traces of a few neurons (learned solid, recorded dashed) and R² across neurons over time."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     time = torch.arange(len(true)) * dt
     for k, i in enumerate(torch.linspace(0, true.shape[1] - 1, neurons).long().tolist()):
-        color = plt.get_cmap("tab10")(k)
+        color = matplotlib.colormaps.get_cmap("tab10")(k)
         axes[0].plot(time, true[:, i], "--", color=color, lw=1)
         axes[0].plot(time, predicted[:, i], color=color, lw=1)
     axes[0].set_xlabel("time" if dt != 1.0 else "step")
@@ -143,13 +145,8 @@ def plot_rollout(predicted: Tensor, true: Tensor, r2: Tensor, neurons: int = 5, 
 
 def plot_stimulus(learned: Tensor, true: Tensor, grid_side: int | None = None) -> Figure:
     """Learned Ω* against true Ω (scatter), and one frame of each as an image when on a grid."""
-    fig, axes = plt.subplots(
-        1,
-        3 if grid_side else 1,
-        figsize=(13 if grid_side else 4.5, 4),
-        squeeze=False,
-        constrained_layout=True,
-    )
+    fig = Figure(figsize=(13 if grid_side else 4.5, 4), layout="constrained")
+    axes = fig.subplots(1, 3 if grid_side else 1, squeeze=False)
     _scatter_fit(axes[0, 0], true, learned, "Ω")
     if grid_side:
         frame = len(true) // 2
@@ -161,7 +158,7 @@ def plot_stimulus(learned: Tensor, true: Tensor, grid_side: int | None = None) -
 
 
 def save_figures(figures: dict[str, Figure], directory: str | os.PathLike) -> list[Path]:
-    """Write each figure as ``<name>.png`` (atomically) and close it."""
+    """Write each figure as ``<name>.png`` (atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -169,6 +166,5 @@ def save_figures(figures: dict[str, Figure], directory: str | os.PathLike) -> li
         path = directory / f"{name}.png"
         with atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
         paths.append(path)
     return paths

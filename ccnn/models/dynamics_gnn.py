@@ -59,6 +59,10 @@ from ccnn.nn.siren import SIREN
 
 __all__ = ["EXPORT_FILES", "DynamicsGNN", "Schedule"]
 
+#: Learning rates: the paper's (random start) and for refining the regression's exact start.
+PAPER_LR = {"W": 1e-3, "functions": 5e-4, "latents": 7.5e-4}
+REFINE_LR = {"W": 1e-6, "functions": 1e-6, "latents": 1e-6}
+
 #: Files written to the run directory after ``fit`` (besides the PNG figures).
 EXPORT_FILES = ("connectivity.npy", "types.npy", "latents.npy", "functions.json", "metrics.json")
 
@@ -108,6 +112,9 @@ class DynamicsGNN(L.LightningModule):
         prune: relative size below which the regression drops a library term.
         distil_steps: Adam steps that fit MLP φ / ψ to the regression's functions.
         lr_weight, lr_functions, lr_latents, lr_stimulus: Adam learning rates per group.
+            ``None`` (W, functions, latents) picks by ``init``: 1e-6 after the regression
+            start (Adam's steps are about lr in size whatever the gradient, so larger rates
+            undo an exact start), the paper's 1e-3 / 5e-4 / 7.5e-4 from a random start.
         phi_zero_weight, monotone_weight, l1_weight: regulariser weights or schedules.
         learn_stimulus: learn Ω* with a SIREN (needs neuron positions).
         stimulus_hidden, stimulus_layers, stimulus_omega0: the SIREN's shape.
@@ -117,6 +124,10 @@ class DynamicsGNN(L.LightningModule):
         rollout_steps, rollout_horizons: rollout length and the steps whose R² is reported.
         output_dir: where exports go (default: the trainer's log directory).
     """
+
+    #: What ``train.py`` checkpoints as "best", and the metrics of its end-of-fit summary.
+    monitor = ("val/derivative_r2", "max")
+    summary_metrics = ("val/connectivity_r2", "val/type_accuracy", "val/rollout_r2@400", "val/derivative_r2")
 
     def __init__(
         self,
@@ -134,9 +145,9 @@ class DynamicsGNN(L.LightningModule):
         regression_frames: int = 20_000,
         prune: float = 0.05,
         distil_steps: int = 2000,
-        lr_weight: float = 1e-3,
-        lr_functions: float = 5e-4,
-        lr_latents: float = 7.5e-4,
+        lr_weight: float | None = None,
+        lr_functions: float | None = None,
+        lr_latents: float | None = None,
         lr_stimulus: float = 1e-4,
         phi_zero_weight: float | Schedule = 1.0,
         monotone_weight: float | Schedule = 1.0,
@@ -343,16 +354,24 @@ class DynamicsGNN(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")
 
+    def learning_rates(self) -> dict[str, float]:
+        """Adam learning rates of the W, functions and latents groups (``None`` resolved)."""
+        hp = self.hparams
+        default = REFINE_LR if hp.init == "regression" else PAPER_LR
+        given = {"W": hp.lr_weight, "functions": hp.lr_functions, "latents": hp.lr_latents}
+        return {name: default[name] if lr is None else float(lr) for name, lr in given.items()}
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
+        lr = self.learning_rates()
         groups = [
-            {"params": [self.network.weight], "lr": hp.lr_weight, "name": "W"},
+            {"params": [self.network.weight], "lr": lr["W"], "name": "W"},
             {
                 "params": [*self.network.phi.parameters(), *self.network.psi.parameters()],
-                "lr": hp.lr_functions,
+                "lr": lr["functions"],
                 "name": "functions",
             },
-            {"params": [self.network.latents], "lr": hp.lr_latents, "name": "latents"},
+            {"params": [self.network.latents], "lr": lr["latents"], "name": "latents"},
         ]
         if self.stimulus_field is not None:
             groups.append(
@@ -599,9 +618,9 @@ class DynamicsGNN(L.LightningModule):
         return out
 
     def on_fit_end(self) -> None:
+        directory = self.output_directory()  # on every rank: trainer.log_dir is a collective
         if not self.trainer.is_global_zero:
             return
-        directory = self.output_directory()
         metrics = self.export(directory, self._datamodule())
         keys = ("connectivity_r2", "type_accuracy", "rollout_r2@400", "rollout_r2@800")
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)

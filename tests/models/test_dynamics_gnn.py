@@ -12,15 +12,7 @@ from ccnn.data import ActivityDataModule, simulate_assembly
 from ccnn.models import DynamicsGNN, Schedule, get, list_models
 
 ROOT = Path(__file__).resolve().parents[2]
-TYPES = [[10, 1, 1], [10, 2, 1], [10, 1, 2]]
-
-
-@pytest.fixture(scope="module")
-def small_recording(tmp_path_factory):
-    """100 neurons, 3 types, 2·10⁴ frames (under a second to simulate)."""
-    path = tmp_path_factory.mktemp("rec") / "small.npz"
-    simulate_assembly(n_neurons=100, n_frames=20_000, seed=1, type_params=TYPES, progress=False).save(path)
-    return path
+from conftest import SMALL_TYPES as TYPES  # noqa: E402
 
 
 def fit(model, path, batches=20, **trainer_args):
@@ -150,7 +142,7 @@ def test_registry_builds_the_dynamics_gnn():
     assert "dynamics_gnn" in list_models()
     model = get("dynamics_gnn", n_neurons=12, latent_dim=3)
     assert isinstance(model, DynamicsGNN) and model.network.latents.shape == (12, 3)
-    with pytest.raises(ValueError, match="expected one of"):
+    with pytest.raises(ValueError, match="expected a registered model"):
         get("nope")
 
 
@@ -186,3 +178,13 @@ def test_train_py_fits_a_recording_from_the_config(small_recording, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["connectivity_r2"] > 0.99  # n_neurons = 100 was linked from the data
+
+
+def test_learning_rates_default_by_start():
+    from ccnn.models.dynamics_gnn import PAPER_LR, REFINE_LR
+
+    assert DynamicsGNN(n_neurons=10).learning_rates() == REFINE_LR
+    assert DynamicsGNN(n_neurons=10, init="random").learning_rates() == PAPER_LR
+    assert DynamicsGNN(n_neurons=10, init="random", lr_weight=0.5).learning_rates()["W"] == 0.5
+    optimiser = DynamicsGNN(n_neurons=10, lr_latents=0.25).configure_optimizers()
+    assert {g["name"]: g["lr"] for g in optimiser.param_groups} == {**REFINE_LR, "latents": 0.25}
