@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_train_example_runs_from_its_config(tmp_path):
     result = subprocess.run(
-        [sys.executable, "examples/digits_retinotopic.py", "--config", "configs/example_digits.yaml",
+        [sys.executable, "examples/digits_retinotopic.py", "--config", "examples/digits_retinotopic.yaml",
          "--epochs", "3", "--out_dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -50,3 +50,18 @@ def test_readme_python_examples_run():
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_readme_connectome_linear_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- tested: connectome-linear -->\s*```python\n(.*?)```", readme, flags=re.S)
+    assert match, "README.md: expected a python block right after <!-- tested: connectome-linear -->"
+    namespace = {}
+    exec(compile(match.group(1), "README.md (connectome-linear)", "exec"), namespace)
+    layer, mask, loss = namespace["layer"], namespace["mask"], namespace["loss"]
+    assert 0 < mask.float().mean() < 1  # a real connectome: some connections are absent
+    assert torch.isfinite(loss)
+    weight = layer.weight.detach()
+    assert torch.all(weight[~mask] == 0)  # absent connections are still exactly zero after the step
+    assert torch.all(weight[mask] != 0)  # and the present ones exist
+    assert namespace["wiring"](namespace["model"]) > 0

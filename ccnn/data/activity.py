@@ -63,6 +63,8 @@ class _FrameBatches(IterableDataset):
     Every rank draws the same permutation (seed + epoch) and takes every ``world``-th
     element from its own offset: the shards are disjoint and together cover the block.
     Each shard is cut to the same length so that every rank runs the same number of steps.
+    The epoch is the trainer's when one is attached, so that a run resumed from a checkpoint
+    sees the same order as an uninterrupted one.
     """
 
     def __init__(
@@ -75,7 +77,9 @@ class _FrameBatches(IterableDataset):
     def shard(self) -> np.ndarray:
         frames = self.frames
         if self.shuffle:
-            rng = np.random.default_rng((self.module.shuffle_seed, self.epoch))
+            epoch = getattr(getattr(self.module, "trainer", None), "current_epoch", None)
+            epoch = self.epoch if epoch is None else epoch
+            rng = np.random.default_rng((self.module.shuffle_seed, epoch))
             frames = frames[rng.permutation(len(frames))]
         per_rank = len(frames) // self.world
         return frames[self.rank :: self.world][:per_rank]

@@ -1,40 +1,30 @@
-"""A registry of models in the style of timm / torchvision: ``list_models()`` and ``get(name, **kw)``.
+"""The model registry: ``list_models()``, ``get(name, **kw)`` and the ``register`` decorator.
 
-Builders are registered under a short name with :func:`register`; they take keyword-only
-arguments (those of the model class), so ``get("dynamics_gnn", n_neurons=100)`` and the
-YAML configs of ``train.py`` build the same object.
+Example:
+    >>> from ccnn import models
+    >>> "dynamics_gnn" in models.list_models()
+    True
+    >>> models.get("connectome_mlp", n_inputs=64, n_classes=10).hparams.n_classes
+    10
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+
+from ccnn._registry import Registry
 
 __all__ = ["get", "list_models", "register"]
 
-_MODELS: dict[str, Callable[..., Any]] = {}
-T = TypeVar("T", bound=Callable[..., Any])
-
-
-def register(name: str) -> Callable[[T], T]:
-    """Class or function decorator that registers a model builder under ``name``."""
-
-    def decorator(builder: T) -> T:
-        if name in _MODELS and _MODELS[name] is not builder:
-            raise ValueError(f"name: a model is already registered as {name!r}")
-        _MODELS[name] = builder
-        return builder
-
-    return decorator
+MODELS = Registry("model")
+register = MODELS.register
 
 
 def list_models() -> list[str]:
     """Registered model names, sorted."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def get(name: str, **kwargs: Any) -> Any:
     """Build the model registered as ``name`` with keyword arguments."""
-    if name not in _MODELS:
-        raise ValueError(f"name: expected one of {list_models()}, got {name!r}")
-    return _MODELS[name](**kwargs)
+    return MODELS.get(name, **kwargs)
