@@ -7,7 +7,8 @@ trained with a distance-weighted wiring cost.
 
 Usage::
 
-    python examples/digits_retinotopic.py --config examples/digits_retinotopic.yaml [--epochs 5] [--out_dir runs/x]
+    python examples/digits_retinotopic.py --config examples/digits_retinotopic.yaml \
+        [--epochs 5] [--out_dir runs/x]
 """
 
 from __future__ import annotations
