@@ -54,8 +54,11 @@ def plot_connectivity(learned: Tensor, true: Tensor | None = None) -> Figure:
     else:
         axes[0].set_axis_off()
     limit = float(learned.abs().quantile(0.99)) if learned.numel() < 2**24 else float(learned.abs().max())
-    image = axes[1].imshow(learned[:200, :200].cpu(), cmap="bwr", vmin=-limit, vmax=limit)
-    axes[1].set_title("learned W (first 200 neurons)")
+    shown = min(200, learned.shape[0])
+    image = axes[1].imshow(learned[:shown, :shown].cpu(), cmap="bwr", vmin=-limit, vmax=limit)
+    axes[1].set_title(f"learned W (first {shown} neurons)" if shown < learned.shape[0] else "learned W")
+    axes[1].set_xlabel("sender j")
+    axes[1].set_ylabel("receiver i")
     fig.colorbar(image, ax=axes[1], shrink=0.8)
     return fig
 
@@ -103,10 +106,11 @@ def plot_functions(
     """
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
-    cmap = matplotlib.colormaps.get_cmap("tab20")
+    n_types = int(types.max()) + 1 if len(types) else 1
+    cmap = matplotlib.colormaps.get_cmap("tab10" if n_types <= 10 else "tab20")
     step = max(1, len(phi) // 200)
     for i in range(0, len(phi), step):
-        axes[0].plot(grid, phi[i], color=cmap(int(types[i]) % 20), lw=0.5, alpha=0.6)
+        axes[0].plot(grid, phi[i], color=cmap(int(types[i]) % cmap.N), lw=1.2, alpha=0.7)
     if phi_true is not None:
         for row in phi_true.unique(dim=0):
             axes[0].plot(grid, row, "k--", lw=1)
