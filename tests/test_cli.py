@@ -61,6 +61,11 @@ def test_default_logger_is_wandb_offline_without_an_api_key(small_recording, tmp
     assert summary["val/connectivity_r2"] == pytest.approx(exported["connectivity_r2"], rel=1e-6)
     assert summary["dynamics/count"] == 4  # the model's figures, as images
     assert len(list((run / "files" / "media" / "images").glob("*.png"))) == 4
+    # the per-type table: one row per recovered type (3 in the small assembly)
+    (table,) = (run / "files" / "media" / "table").glob("types_*.table.json")
+    rows = json.loads(table.read_text())["data"]
+    assert [row[0] for row in rows] == [0, 1, 2] and sum(row[1] for row in rows) == 100
+    assert all("tanh(x)" in row[2] for row in rows)
     assert config["config"]["model"]["class_path"] == "ccnn.models.DynamicsGNN"
     assert config["config"]["seed_everything"] == 0
     # best and last checkpoints; the seed lands in the saved config

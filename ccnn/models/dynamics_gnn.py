@@ -63,6 +63,9 @@ __all__ = ["EXPORT_FILES", "DynamicsGNN", "Schedule"]
 PAPER_LR = {"W": 1e-3, "functions": 5e-4, "latents": 7.5e-4}
 REFINE_LR = {"W": 1e-6, "functions": 1e-6, "latents": 1e-6}
 
+#: Columns of the per-type table logged to loggers that have ``log_table`` (W&B).
+TYPE_TABLE_COLUMNS = ["type", "neurons", "phi (symbolic)", "formula R²"]
+
 #: Files written to the run directory after ``fit`` (besides the PNG figures).
 EXPORT_FILES = ("connectivity.npy", "types.npy", "latents.npy", "functions.json", "metrics.json")
 
@@ -569,6 +572,15 @@ class DynamicsGNN(L.LightningModule):
             )
         return figures
 
+    def type_table(self, functions: dict[str, Any]) -> list[list[Any]]:
+        """One row per recovered type: size and symbolic φ (:data:`TYPE_TABLE_COLUMNS`)."""
+        counts = torch.bincount(self.types.cpu())
+        rows = []
+        for t, count in enumerate(counts.tolist()):
+            phi = functions.get("phi", {}).get(f"type_{t}", {})
+            rows.append([t, count, phi.get("formula", ""), phi.get("r2", float("nan"))])
+        return rows
+
     # ------------------------------------------------------------------ exports
     def output_directory(self) -> Path:
         if self.hparams.output_dir is not None:
@@ -603,6 +615,8 @@ class DynamicsGNN(L.LightningModule):
         logger = self.logger if self._trainer is not None else None
         if logger is not None and hasattr(logger, "log_image"):
             logger.log_image(key="dynamics", images=list(figures.values()), caption=list(figures))
+        if logger is not None and hasattr(logger, "log_table"):
+            logger.log_table(key="types", columns=TYPE_TABLE_COLUMNS, data=self.type_table(functions))
         plots.save_figures(figures, directory / "figures")
         return metrics
 
