@@ -28,6 +28,7 @@ from pathlib import Path
 
 import lightning as L
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
@@ -96,7 +97,7 @@ class CCNNCLI(LightningCLI):
         root = config.trainer.get("default_root_dir") or "runs"
         logger = config.trainer.get("logger")
         if logger is None or logger is True:
-            config.trainer.logger = logger = _namespace({**DEFAULT_LOGGER, "init_args": _namespace({})})
+            config.trainer.logger = logger = Namespace(**DEFAULT_LOGGER, init_args=Namespace())
         # Loggers whose save_dir is left at "runs" write into the config's own run directory.
         if getattr(logger, "get", None) is not None and logger.get("init_args") is not None:
             if logger.init_args.get("save_dir") in (None, "runs"):
@@ -133,12 +134,6 @@ class CCNNCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not has_bar:
             callbacks.append(RichProgressBar())
         return self._instantiate_trainer(config, callbacks)
-
-
-def _namespace(values: dict):
-    from jsonargparse import Namespace
-
-    return Namespace(**values)
 
 
 def _import(class_path: str):

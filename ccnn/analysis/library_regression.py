@@ -154,12 +154,11 @@ def _lifted(
     eq = _normal_equations(x, y, lambda xb: psi_lib(xb) @ ortho, k, extra, chunk)
     eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
     factor = torch.linalg.cholesky(eq.gram)
-    coef, extra_coef, _ = _solve(eq, lambda rhs: torch.cholesky_solve(rhs, factor), ridge)
+    coef, _, _ = _solve(eq, lambda rhs: torch.cholesky_solve(rhs, factor), ridge)
     lifted = coef.T.reshape(n, k, n).permute(0, 2, 1)  # [receiver i, sender j, k'] orthonormal coords
     idx = torch.arange(n)
-    self_terms = lifted[idx, idx] @ ortho.T  # (N, K) φ's share on the ψ terms
-    lifted[idx, idx] = 0.0
-    return lifted, ortho, torch.cat([self_terms, extra_coef], 1)
+    lifted[idx, idx] = 0.0  # the own block belongs to φ, which the refit determines
+    return lifted, ortho
 
 
 def _refit_equations(
@@ -353,7 +352,7 @@ def regress_dynamics(
     psi_lib = FunctionLibrary(psi_terms)
     extra_terms = [t for t in phi_terms if t not in psi_lib.terms]
     union = FunctionLibrary([*psi_lib.terms, *extra_terms])
-    lifted, ortho, _ = _lifted(
+    lifted, ortho = _lifted(
         x, y, psi_lib, FunctionLibrary(extra_terms) if extra_terms else None, ridge, chunk
     )
 

@@ -11,21 +11,15 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ccnn._validation import describe
+from ccnn.nn.masks import grid_positions
 
 __all__ = ["DigitsDataModule"]
 
 _SIDE = 8  # the images are 8 × 8
 _N_CLASSES = 10
-
-
-def _pixel_positions(side: int) -> Tensor:
-    """(side², 2) positions (row, column) / (side - 1) of row-major flattened pixels."""
-    axis = torch.linspace(0.0, 1.0, side)
-    return torch.cartesian_prod(axis, axis)
 
 
 class DigitsDataModule(L.LightningDataModule):
@@ -94,7 +88,7 @@ class DigitsDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.n_inputs = _SIDE * _SIDE
         self.n_classes = _N_CLASSES
-        self.input_positions = _pixel_positions(_SIDE)
+        self.input_positions = grid_positions(_SIDE * _SIDE)
         self.train_indices: np.ndarray | None = None
         self.val_indices: np.ndarray | None = None
         self.test_indices: np.ndarray | None = None

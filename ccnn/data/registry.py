@@ -10,21 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 from ccnn._registry import Registry
 
 __all__ = ["get", "list_datamodules", "register"]
 
-DATAMODULES = Registry("datamodule")
-register = DATAMODULES.register
+REGISTRY = Registry("datamodule")
+register = REGISTRY.register
 
 
-def list_datamodules() -> list[str]:
-    """Registered datamodule names, sorted."""
-    return DATAMODULES.names()
-
-
-def get(name: str, **kwargs: Any) -> Any:
-    """Build the datamodule registered as ``name`` with keyword arguments."""
-    return DATAMODULES.get(name, **kwargs)
+list_datamodules = REGISTRY.names  # registered names, sorted
+get = REGISTRY.get  # get(name, **kwargs): build the datamodule registered as name

@@ -36,6 +36,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from ccnn._io import atomic_write
 from ccnn._validation import describe
 from ccnn.nn import ConnectomeLinear, ConnectomeRNN, masks
+from ccnn.nn.masks import grid_positions
 from ccnn.nn.regularizers import (
     L1,
     CommunicabilityWiringCost,
@@ -59,22 +60,6 @@ _BACKENDS = ("auto", "dense", "sparse")
 #: A weight counts as present in ``wiring/density`` when above this fraction of its layer's max.
 DENSITY_THRESHOLD = 1e-3
 FIGURE_NAME = "weight_vs_distance.png"
-
-
-def grid_positions(n: int) -> Tensor:
-    """Positions of ``n`` units on a near-square grid in [0, 1]², as (row, column) pairs.
-
-    The grid has ``ceil(√n)`` columns and as many rows as needed, filled row by row; for a
-    perfect square it is the regular ``√n × √n`` grid (the pixel layout of a flattened
-    square image). A single row or column sits at 0.5.
-    """
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    index = torch.arange(n)
-    r, c = index // cols, index % cols
-    y = r / (rows - 1) if rows > 1 else torch.full((n,), 0.5)
-    x = c / (cols - 1) if cols > 1 else torch.full((n,), 0.5)
-    return torch.stack([y, x], 1).float()
 
 
 class ConnectomeClassifier(L.LightningModule):

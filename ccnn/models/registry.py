@@ -10,21 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 from ccnn._registry import Registry
 
 __all__ = ["get", "list_models", "register"]
 
-MODELS = Registry("model")
-register = MODELS.register
+REGISTRY = Registry("model")
+register = REGISTRY.register
 
 
-def list_models() -> list[str]:
-    """Registered model names, sorted."""
-    return MODELS.names()
-
-
-def get(name: str, **kwargs: Any) -> Any:
-    """Build the model registered as ``name`` with keyword arguments."""
-    return MODELS.get(name, **kwargs)
+list_models = REGISTRY.names  # registered names, sorted
+get = REGISTRY.get  # get(name, **kwargs): build the model registered as name

@@ -45,6 +45,7 @@ __all__ = [
     "distance_dependent",
     "erdos_renyi",
     "expand_regions",
+    "grid_positions",
     "modular",
     "watts_strogatz",
 ]
@@ -281,6 +282,22 @@ def watts_strogatz(
     mask[edges[:, 0], edges[:, 1]] = True
     mask[edges[:, 1], edges[:, 0]] = True
     return mask
+
+
+def grid_positions(n: int) -> Tensor:
+    """Positions of ``n`` units on a near-square grid in [0, 1]², as (row, column) pairs.
+
+    The grid has ``ceil(√n)`` columns and as many rows as needed, filled row by row; for a
+    perfect square it is the regular ``√n × √n`` grid (the pixel layout of a flattened
+    square image). A single row or column sits at 0.5.
+    """
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    index = torch.arange(n)
+    r, c = index // cols, index % cols
+    y = r / (rows - 1) if rows > 1 else torch.full((n,), 0.5)
+    x = c / (cols - 1) if cols > 1 else torch.full((n,), 0.5)
+    return torch.stack([y, x], 1).float()
 
 
 def distance_dependent(

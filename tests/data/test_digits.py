@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
 
 from ccnn.data import DigitsDataModule
-from ccnn.models.connectome_classifier import grid_positions
+from ccnn.nn.masks import grid_positions
 
 TARGET = load_digits().target
 

@@ -7,12 +7,12 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_TYPES as TYPES
 
 from ccnn.data import ActivityDataModule, simulate_assembly
 from ccnn.models import DynamicsGNN, Schedule, get, list_models
 
 ROOT = Path(__file__).resolve().parents[2]
-from conftest import SMALL_TYPES as TYPES  # noqa: E402
 
 
 def fit(model, path, batches=20, **trainer_args):
