@@ -92,27 +92,49 @@ class _Normal:
 
 
 def _normal_equations(
-    x: Tensor, y: Tensor, senders: Callable[[Tensor], Tensor], k: int, own: FunctionLibrary | None, chunk: int
+    x: Tensor,
+    y: Tensor,
+    senders: Callable[[Tensor], Tensor],
+    k: int,
+    own: FunctionLibrary | None,
+    chunk: int,
+    *,
+    receivers: Tensor | None = None,
+    receiver_scale: Tensor | None = None,
+    gram: bool = True,
 ) -> _Normal:
-    """Accumulate over frame blocks; ``senders`` maps (t, N) frames to (t, N, k) features."""
+    """Accumulate over frame blocks; ``senders`` maps (t, N) frames to (t, N, k) features.
+
+    ``receivers`` (R,) picks the receivers (all by default); ``receiver_scale`` (T, R)
+    multiplies each receiver's target and own terms frame by frame (a weighted problem
+    whose sender features stay shared); ``gram=False`` leaves FᵀF at zero.
+    """
     n = x.shape[1]
+    idx = torch.arange(n) if receivers is None else receivers
+    r = len(idx)
     m = len(own) if own is not None else 0
     eq = _Normal(
-        gram=torch.zeros(k * n, k * n, dtype=F64),
-        cross_y=torch.zeros(k * n, n, dtype=F64),
-        cross_e=torch.zeros(m, k * n, n, dtype=F64),
-        e_gram=torch.zeros(n, m, m, dtype=F64),
-        e_y=torch.zeros(n, m, dtype=F64),
-        y_sq=torch.zeros(n, dtype=F64),
+        gram=torch.zeros(k * n, k * n, dtype=F64) if gram else torch.zeros(0, dtype=F64),
+        cross_y=torch.zeros(k * n, r, dtype=F64),
+        cross_e=torch.zeros(m, k * n, r, dtype=F64),
+        e_gram=torch.zeros(r, m, m, dtype=F64),
+        e_y=torch.zeros(r, m, dtype=F64),
+        y_sq=torch.zeros(r, dtype=F64),
     )
     for start in range(0, x.shape[0], chunk):
-        xb, yb = x[start : start + chunk].to(F64), y[start : start + chunk].to(F64)
+        xb, yb = x[start : start + chunk].to(F64), y[start : start + chunk, idx].to(F64)
+        scale = None if receiver_scale is None else receiver_scale[start : start + chunk].to(F64)
+        if scale is not None:
+            yb = yb * scale
         design = senders(xb).permute(0, 2, 1).reshape(xb.shape[0], k * n)  # column k*N + j
-        eq.gram.addmm_(design.T, design)
+        if gram:
+            eq.gram.addmm_(design.T, design)
         eq.cross_y.addmm_(design.T, yb)
         eq.y_sq += (yb * yb).sum(0)
         if own is not None:
-            extra = own(xb)  # (t, N, M)
+            extra = own(xb[:, idx])  # (t, R, M)
+            if scale is not None:
+                extra = extra * scale.unsqueeze(-1)
             for index in range(m):
                 eq.cross_e[index].addmm_(design.T, extra[..., index])
             eq.e_gram += torch.einsum("tnm,tnl->nml", extra, extra)
@@ -168,15 +190,22 @@ def _refit_equations(
     Gram matrix of each receiver, whose own column is excluded."""
     eq = _normal_equations(x, y, psi, 1, phi_lib, chunk)
     eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
-    inverse = torch.cholesky_inverse(torch.linalg.cholesky(eq.gram))
-    inverse_diagonal = inverse.diagonal().clone()
+    return eq, _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(eq.gram)))
+
+
+def _without_own_column(inverse: Tensor, receivers: Tensor | None = None) -> Callable[[Tensor], Tensor]:
+    """``apply(rhs)``: column c of rhs times the inverse Gram matrix of receiver
+    ``receivers[c]`` (all receivers in order by default) with that receiver's column removed."""
+    idx = torch.arange(inverse.shape[0]) if receivers is None else receivers
+    columns = inverse[:, idx]
+    diagonal = columns[idx, torch.arange(len(idx))]
 
     def apply(rhs: Tensor) -> Tensor:
         # (G without row/column i)⁻¹ = G⁻¹ - G⁻¹[:, i] G⁻¹[i, :] / G⁻¹[i, i] (block inverse).
         solved = inverse @ rhs
-        return solved - inverse * (solved.diagonal() / inverse_diagonal)
+        return solved - columns * (solved[idx, torch.arange(len(idx))] / diagonal)
 
-    return eq, apply
+    return apply
 
 
 def _own_terms(eq: _Normal, keep: list[int]) -> _Normal:
@@ -191,18 +220,23 @@ def _own_terms(eq: _Normal, keep: list[int]) -> _Normal:
     )
 
 
-def _eliminate_phi_terms(eq: _Normal, apply: Callable[[Tensor], Tensor], ridge: float, tolerance: float):
+def _eliminate_phi_terms(
+    eq: _Normal, apply: Callable[[Tensor], Tensor], ridge: float, tolerance: float, judged: Tensor
+):
     """Backward elimination: drop, one at a time, the φ term whose removal (from every
     neuron) raises the total residual least, while it stays within ``tolerance`` (relative)
     of the full library's residual, plus a floor of 1e-10 of the derivative's energy for
     rounding. Judging terms by the residual, not by their size, keeps a term that is small
     next to another over the activity range but needed to fit (tanh x beside c·x when x
-    spans ±100). Returns the kept term indices."""
+    spans ±100). Only the receivers ``judged`` (a boolean mask) count. Returns the kept
+    term indices."""
     keep = list(range(eq.cross_e.shape[0]))
-    limit = float(_solve(eq, apply, ridge)[2].sum()) * (1 + tolerance) + 1e-10 * float(eq.y_sq.sum())
+    limit = float(_solve(eq, apply, ridge)[2][judged].sum()) * (1 + tolerance) + 1e-10 * float(
+        eq.y_sq[judged].sum()
+    )
     while len(keep) > 1:
         trials = {
-            drop: float(_solve(_own_terms(eq, [k for k in keep if k != drop]), apply, ridge)[2].sum())
+            drop: float(_solve(_own_terms(eq, [k for k in keep if k != drop]), apply, ridge)[2][judged].sum())
             for drop in keep
         }
         drop = min(trials, key=trials.__getitem__)
@@ -309,6 +343,7 @@ def regress_dynamics(
     ridge: float = 1e-10,
     rank1_tolerance: float = 1e-3,
     search_steps: int = 10,
+    reference_receivers: Tensor | None = None,
     chunk: int = 2048,
 ) -> LibraryRegression:
     """Fit W, φ and ψ to (activity, derivative) frames in closed form (module docstring).
@@ -336,6 +371,9 @@ def regress_dynamics(
             ψ only), ψ is searched instead: the best of the lifted estimate and each single
             term, refined by up to ``search_steps`` alternating least-squares rounds.
         search_steps: alternating rounds of that search (0: candidates only).
+        reference_receivers: boolean mask (N,) of the receivers that follow the model
+            exactly (e.g. those with Ω = 1 when others see an unknown stimulus); ψ's
+            factorisation and the choice of φ's terms use only them. Default: all.
         chunk: frames per block when accumulating the Gram matrix.
     """
     x = as_tensor(activity, "activity")
@@ -349,6 +387,13 @@ def regress_dynamics(
     if not 0 <= prune < 1:
         raise ValueError(f"prune: expected a share in [0, 1), got {prune}")
     n = x.shape[1]
+    if reference_receivers is None:
+        reference = torch.ones(n, dtype=torch.bool)
+    else:
+        reference = torch.as_tensor(reference_receivers).bool().cpu()
+        check_shape(reference, (n,), "reference_receivers", meaning="(neurons,) mask")
+        if not reference.any():
+            raise ValueError("reference_receivers: expected at least one True entry, got none")
     psi_lib = FunctionLibrary(psi_terms)
     extra_terms = [t for t in phi_terms if t not in psi_lib.terms]
     union = FunctionLibrary([*psi_lib.terms, *extra_terms])
@@ -357,12 +402,12 @@ def regress_dynamics(
     )
 
     if per_sender_psi:
-        blocks = lifted.permute(1, 0, 2)  # [sender j, receiver i, k']
+        blocks = lifted[reference].permute(1, 0, 2)  # [sender j, receiver i, k']
         evals, evecs = torch.linalg.eigh(blocks.transpose(1, 2) @ blocks)
         psi = evecs[:, :, -1] @ ortho.T  # (N, K): one ψ per sender
         unexplained = max(0.0, (evals[:, :-1].sum() / evals.sum().clamp_min(1e-300)).item())
     else:
-        flat = lifted.reshape(n * n, -1)
+        flat = lifted[reference].reshape(-1, lifted.shape[-1])
         evals, evecs = torch.linalg.eigh(flat.T @ flat)
         psi = (ortho @ evecs[:, -1]).unsqueeze(0)  # (1, K)
         unexplained = max(0.0, (evals[:-1].sum() / evals.sum().clamp_min(1e-300)).item())
@@ -386,7 +431,7 @@ def regress_dynamics(
     # φ: one set of terms for all neurons (they share one Gram block per receiver), chosen
     # by backward elimination on the refit's own normal equations.
     eq, apply = _refit_equations(x, y, psi_features, union, ridge, chunk)
-    keep = _eliminate_phi_terms(eq, apply, ridge, prune) if prune > 0 else list(range(len(union)))
+    keep = _eliminate_phi_terms(eq, apply, ridge, prune, reference) if prune > 0 else list(range(len(union)))
     coef, phi_kept, sse = _solve(_own_terms(eq, keep), apply, ridge)
     weight = _zero_diagonal(coef)
     phi = torch.zeros(n, len(union), dtype=F64)

@@ -14,8 +14,10 @@ and Ω* (a :class:`ccnn.nn.siren.SIREN` over (x, y, t), for neurons with positio
 
 Fitting starts, by default (``init="regression"``), from the closed-form library
 regression of :mod:`ccnn.analysis.library_regression` on the training frames, which is
-exact when the functions lie in the libraries' span; gradient epochs then refine it. With
-``init="random"`` training is the paper's pure gradient descent.
+exact when the functions lie in the libraries' span; gradient epochs then refine it. With a
+learned stimulus the start is :mod:`ccnn.analysis.stimulus_regression` (W, φ, ψ and Ω by
+alternating least squares), and Ω* is distilled onto its Ω. With ``init="random"``
+training is the paper's pure gradient descent.
 
 Evaluation (every validation epoch, and ``metrics.json`` after ``fit``): derivative R²
 and rollout R² at the given horizons (Euler integration from the first test frame) for any
@@ -50,9 +52,10 @@ from ccnn.analysis import dynamics_plots as plots
 from ccnn.analysis.ground_truth import TrueDynamics, psi_plateau
 from ccnn.analysis.library_regression import regress_dynamics
 from ccnn.analysis.neuron_types import cluster_medians, cluster_profiles
+from ccnn.analysis.stimulus_regression import StimulusRegression, regress_stimulated_dynamics
 from ccnn.analysis.symbolic import symbolic_regression
 from ccnn.metrics import ConnectivityR2, RolloutR2, TypeAccuracy, horizon_below, r2_by_horizon
-from ccnn.models.dynamics_init import initialise_from_regression
+from ccnn.models.dynamics_init import distil_stimulus, initialise_from_regression
 from ccnn.nn.dynamics import DynamicsNetwork
 from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS
 from ccnn.nn.siren import SIREN
@@ -60,8 +63,8 @@ from ccnn.nn.siren import SIREN
 __all__ = ["EXPORT_FILES", "DynamicsGNN", "Schedule"]
 
 #: Learning rates: the paper's (random start) and for refining the regression's exact start.
-PAPER_LR = {"W": 1e-3, "functions": 5e-4, "latents": 7.5e-4}
-REFINE_LR = {"W": 1e-6, "functions": 1e-6, "latents": 1e-6}
+PAPER_LR = {"W": 1e-3, "functions": 5e-4, "latents": 7.5e-4, "stimulus": 1e-4}
+REFINE_LR = {"W": 1e-6, "functions": 1e-6, "latents": 1e-6, "stimulus": 1e-6}
 
 #: Columns of the per-type table logged to loggers that have ``log_table`` (W&B).
 TYPE_TABLE_COLUMNS = ["type", "neurons", "phi (symbolic)", "formula R²"]
@@ -115,12 +118,16 @@ class DynamicsGNN(L.LightningModule):
         prune: relative size below which the regression drops a library term.
         distil_steps: Adam steps that fit MLP φ / ψ to the regression's functions.
         lr_weight, lr_functions, lr_latents, lr_stimulus: Adam learning rates per group.
-            ``None`` (W, functions, latents) picks by ``init``: 1e-6 after the regression
+            ``None`` picks by ``init``: 1e-6 after the regression
             start (Adam's steps are about lr in size whatever the gradient, so larger rates
-            undo an exact start), the paper's 1e-3 / 5e-4 / 7.5e-4 from a random start.
+            undo an exact start), the paper's 1e-3 / 5e-4 / 7.5e-4 (and 1e-4 for Ω*) from
+            a random start.
         phi_zero_weight, monotone_weight, l1_weight: regulariser weights or schedules.
         learn_stimulus: learn Ω* with a SIREN (needs neuron positions).
         stimulus_hidden, stimulus_layers, stimulus_omega0: the SIREN's shape.
+        stimulus_bin_frames: the regression start takes Ω constant over bins of this many
+            frames (:func:`ccnn.analysis.stimulus_regression.regress_stimulated_dynamics`);
+            best set to the stimulus movie's frame duration in recording frames.
         cluster_threshold: relative distance that separates types (None: the widest gap,
             see :func:`ccnn.analysis.neuron_types.cluster_profiles`).
         snap_latents: after the start, replace each latent by its type's median (the paper).
@@ -151,7 +158,7 @@ class DynamicsGNN(L.LightningModule):
         lr_weight: float | None = None,
         lr_functions: float | None = None,
         lr_latents: float | None = None,
-        lr_stimulus: float = 1e-4,
+        lr_stimulus: float | None = None,
         phi_zero_weight: float | Schedule = 1.0,
         monotone_weight: float | Schedule = 1.0,
         l1_weight: float | Schedule = 0.0,
@@ -159,6 +166,7 @@ class DynamicsGNN(L.LightningModule):
         stimulus_hidden: int = 128,
         stimulus_layers: int = 5,
         stimulus_omega0: float = 30.0,
+        stimulus_bin_frames: int = 50,
         cluster_threshold: float | None = None,
         snap_latents: bool = False,
         rollout_steps: int = 1000,
@@ -224,14 +232,18 @@ class DynamicsGNN(L.LightningModule):
         """Ω*_i(t) for frames (B,) and positions (N, 2) (NaN: no position) → (B, N)."""
         assert self.stimulus_field is not None
         placed = ~positions.isnan().any(1)
-        t = 2 * frames.to(positions.dtype) / max(int(self.n_frames) - 1, 1) - 1
-        xy = 2 * positions[placed] - 1
-        coords = torch.cat(
-            [xy.unsqueeze(0).expand(len(t), -1, -1), t[:, None, None].expand(-1, len(xy), 1)], -1
-        )
-        omega = torch.ones(len(t), self.n_neurons, dtype=positions.dtype, device=positions.device)
+        coords = self._stimulus_coordinates(frames.to(positions.dtype), positions[placed])
+        omega = torch.ones(len(frames), self.n_neurons, dtype=positions.dtype, device=positions.device)
         omega[:, placed] = self.stimulus_field(coords).squeeze(-1)
         return omega
+
+    def _stimulus_coordinates(self, frames: Tensor, xy: Tensor) -> Tensor:
+        """Ω*'s inputs (B, S, 3) in [-1, 1]: positions (S, 2) in [0, 1]², frames (B,) (may be
+        fractional) over the recording."""
+        t = 2 * frames / max(int(self.n_frames) - 1, 1) - 1
+        xy = 2 * xy - 1
+        points = xy.unsqueeze(0).expand(len(t), -1, -1)
+        return torch.cat([points, t[:, None, None].expand(-1, len(xy), 1)], -1)
 
     def forward(self, x: Tensor, stimulus: Tensor | None = None) -> Tensor:
         return self.network(x, stimulus)
@@ -279,14 +291,25 @@ class DynamicsGNN(L.LightningModule):
             rank_zero_info(
                 "regression start: the recording's stimulus multiplies the messages; it is ignored here"
             )
-        result = regress_dynamics(
-            batch["x"],
-            target,
-            phi_terms=self.phi_terms,
-            psi_terms=self.hparams.psi_terms,
-            per_sender_psi=self.hparams.psi_inputs != "x_j",
-            prune=self.hparams.prune,
-        )
+        options = {
+            "phi_terms": self.phi_terms,
+            "psi_terms": self.hparams.psi_terms,
+            "per_sender_psi": self.hparams.psi_inputs != "x_j",
+            "prune": self.hparams.prune,
+        }
+        stimulus_fit = None
+        if self.stimulus_field is not None:
+            stimulus_fit = regress_stimulated_dynamics(
+                batch["x"],
+                target,
+                batch["frame"],
+                batch["positions"],
+                bin_frames=self.hparams.stimulus_bin_frames,
+                **options,
+            )
+            result = stimulus_fit.dynamics
+        else:
+            result = regress_dynamics(batch["x"], target, **options)
         diagnostics = initialise_from_regression(
             self.network.cpu(), result, distil_steps=self.hparams.distil_steps
         )
@@ -296,6 +319,8 @@ class DynamicsGNN(L.LightningModule):
             regression_derivative_r2=result.derivative_r2,
             regression_rank1_residual=result.rank1_residual,
         )
+        if stimulus_fit is not None:
+            diagnostics.update(self._start_stimulus(stimulus_fit, batch["positions"]))
         if self.hparams.snap_latents:
             self._snap_latents()
         self.start_diagnostics = diagnostics
@@ -304,6 +329,25 @@ class DynamicsGNN(L.LightningModule):
             + ", ".join(f"{k} {v:.4g}" for k, v in diagnostics.items())
             + f" ({len(frames)} frames)"
         )
+
+    def _start_stimulus(self, fit: StimulusRegression, positions: Tensor) -> dict[str, float]:
+        """Distil Ω* onto the regression's Ω at the bin centres (bins that had frames)."""
+        assert self.stimulus_field is not None
+        fitted = ~fit.stimulus.isnan().any(1)
+        coords = self._stimulus_coordinates(fit.bin_centres()[fitted], positions[fit.stimulated].double())
+        field = self.stimulus_field.cpu()
+        error = distil_stimulus(
+            field,
+            coords.to(next(field.parameters()).dtype),
+            fit.stimulus[fitted].to(next(field.parameters()).dtype),
+            steps=self.hparams.distil_steps,
+        )
+        field.to(self.device)
+        return {
+            "stimulus_steps": float(len(fit.residuals)),
+            "stimulus_residual": fit.residuals[-1],
+            "stimulus_distil_error": error,
+        }
 
     def _snap_latents(self) -> None:
         labels = self.cluster_types()
@@ -358,14 +402,18 @@ class DynamicsGNN(L.LightningModule):
         self._epoch_end("test")
 
     def learning_rates(self) -> dict[str, float]:
-        """Adam learning rates of the W, functions and latents groups (``None`` resolved)."""
+        """Adam learning rates of the W, functions, latents and Ω* groups (``None`` resolved)."""
         hp = self.hparams
         default = REFINE_LR if hp.init == "regression" else PAPER_LR
-        given = {"W": hp.lr_weight, "functions": hp.lr_functions, "latents": hp.lr_latents}
+        given = {
+            "W": hp.lr_weight,
+            "functions": hp.lr_functions,
+            "latents": hp.lr_latents,
+            "stimulus": hp.lr_stimulus,
+        }
         return {name: default[name] if lr is None else float(lr) for name, lr in given.items()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.hparams
         lr = self.learning_rates()
         groups = [
             {"params": [self.network.weight], "lr": lr["W"], "name": "W"},
@@ -378,7 +426,7 @@ class DynamicsGNN(L.LightningModule):
         ]
         if self.stimulus_field is not None:
             groups.append(
-                {"params": list(self.stimulus_field.parameters()), "lr": hp.lr_stimulus, "name": "stimulus"}
+                {"params": list(self.stimulus_field.parameters()), "lr": lr["stimulus"], "name": "stimulus"}
             )
         return torch.optim.Adam(groups)
 

@@ -187,4 +187,7 @@ def test_learning_rates_default_by_start():
     assert DynamicsGNN(n_neurons=10, init="random").learning_rates() == PAPER_LR
     assert DynamicsGNN(n_neurons=10, init="random", lr_weight=0.5).learning_rates()["W"] == 0.5
     optimiser = DynamicsGNN(n_neurons=10, lr_latents=0.25).configure_optimizers()
-    assert {g["name"]: g["lr"] for g in optimiser.param_groups} == {**REFINE_LR, "latents": 0.25}
+    without_field = {name: lr for name, lr in REFINE_LR.items() if name != "stimulus"}
+    assert {g["name"]: g["lr"] for g in optimiser.param_groups} == {**without_field, "latents": 0.25}
+    optimiser = DynamicsGNN(n_neurons=10, init="random", learn_stimulus=True).configure_optimizers()
+    assert {g["name"]: g["lr"] for g in optimiser.param_groups} == PAPER_LR
