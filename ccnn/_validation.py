@@ -6,6 +6,7 @@ expected shape or range and the value received, so that a user sees at once what
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +17,10 @@ from torch import Tensor
 __all__ = [
     "as_tensor",
     "check_finite",
+    "check_int",
     "check_nonnegative",
     "check_probability",
+    "check_real",
     "check_shape",
     "describe",
     "resolve_generator",
@@ -110,3 +113,19 @@ def resolve_generator(
         raise TypeError(f"seed: expected an int, got {describe(seed)}")
     gen.manual_seed(seed)
     return gen
+
+
+def check_int(value: Any, name: str, *, minimum: int, meaning: str = "") -> int:
+    """``value`` as an int >= ``minimum`` (bools rejected), else one ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}{meaning}, got {describe(value)}")
+    return int(value)
+
+
+def check_real(value: Any, name: str, *, positive: bool) -> float:
+    """``value`` as a finite float, > 0 (``positive``) or >= 0, else one ValueError naming ``name``."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        expected = "a finite float > 0" if positive else "a finite float >= 0"
+        raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
+    return float(value)

@@ -39,7 +39,11 @@ def fast_dev_run(configs, tmp_path, extra=()):
 
 
 def test_the_configs_are_the_expected_ones():
-    assert MODEL_CONFIGS == ["configs/connectome_mlp_digits.yaml", "configs/dynamics_gnn.yaml"]
+    assert MODEL_CONFIGS == [
+        "configs/connectome_gnn_mice.yaml",
+        "configs/connectome_mlp_digits.yaml",
+        "configs/dynamics_gnn.yaml",
+    ]
     assert {Path(v).stem for v in VARIANTS} >= {"sparse_ff005", "noise", "types32", "transmitters", "stimuli"}
 
 
@@ -60,7 +64,7 @@ def test_every_dynamics_gnn_variant_runs(variant, tmp_path, monkeypatch):
     assert (tmp_path / "exports" / "metrics.json").exists()
 
 
-def tiny_pairs(small_recording):
+def tiny_pairs(small_recording, tiny_cohort_folder):
     """(model name, model kwargs, datamodule name, datamodule kwargs) covering every registration."""
     dynamics = {"init": "random", "rollout_steps": 50, "rollout_horizons": [10, 20]}
     return [
@@ -72,11 +76,19 @@ def tiny_pairs(small_recording):
             {"n_neurons": 20, "n_frames": 2000, "rollout_steps": 50, "use_cache": False},
         ),
         ("connectome_mlp", {"hidden": [16]}, "digits", {"batch_size": 32}),
+        (
+            "connectome_gnn",
+            {"hidden": 8},
+            "connectome",
+            {"dataset": str(tiny_cohort_folder), "target": "group", "n_folds": 3, "batch_size": 4},
+        ),
     ]
 
 
-def test_every_registered_model_and_datamodule_takes_a_training_step(small_recording, tmp_path):
-    pairs = tiny_pairs(small_recording)
+def test_every_registered_model_and_datamodule_takes_a_training_step(
+    small_recording, tiny_cohort_folder, tmp_path
+):
+    pairs = tiny_pairs(small_recording, tiny_cohort_folder)
     assert {p[0] for p in pairs} == set(models.list_models())
     assert {p[2] for p in pairs} == set(data.list_datamodules())
     for model_name, model_kwargs, data_name, data_kwargs in pairs:

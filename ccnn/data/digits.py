@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ccnn._validation import describe
+from ccnn.data._split_loaders import SplitLoaders
 from ccnn.nn.masks import grid_positions
 
 __all__ = ["DigitsDataModule"]
@@ -22,7 +23,7 @@ _SIDE = 8  # the images are 8 × 8
 _N_CLASSES = 10
 
 
-class DigitsDataModule(L.LightningDataModule):
+class DigitsDataModule(SplitLoaders, L.LightningDataModule):
     """Stratified train / validation / test splits of the 8×8 digits.
 
     The fractions are of the whole data set (1797 images): ``round(test_fraction · 1797)``
@@ -138,18 +139,6 @@ class DigitsDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     def __repr__(self) -> str:
         return (

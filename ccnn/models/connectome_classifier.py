@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from ccnn._io import atomic_write
-from ccnn._validation import describe
+from ccnn._validation import check_int, check_real, describe
 from ccnn.nn import ConnectomeLinear, ConnectomeRNN, masks
 from ccnn.nn.masks import grid_positions
 from ccnn.nn.regularizers import (
@@ -159,9 +159,9 @@ class ConnectomeClassifier(L.LightningModule):
         input_positions: Tensor | Sequence[Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
-        _check_int(n_inputs, "n_inputs", minimum=1)
-        _check_int(n_classes, "n_classes", minimum=2)
-        _check_int(mask_seed, "mask_seed", minimum=0)
+        check_int(n_inputs, "n_inputs", minimum=1)
+        check_int(n_classes, "n_classes", minimum=2)
+        check_int(mask_seed, "mask_seed", minimum=0)
         hidden = _check_hidden(hidden)
         if mask not in MASK_DEFAULTS:
             raise ValueError(f"mask: expected one of {sorted(MASK_DEFAULTS)}, got {mask!r}")
@@ -172,8 +172,8 @@ class ConnectomeClassifier(L.LightningModule):
             raise ValueError(f"recurrent: expected a bool, got {describe(recurrent)}")
         if wiring_cost not in WIRING_COSTS:
             raise ValueError(f"wiring_cost: expected one of {list(WIRING_COSTS)}, got {wiring_cost!r}")
-        _check_real(wiring_weight, "wiring_weight", positive=False)
-        _check_real(lr, "lr", positive=True)
+        check_real(wiring_weight, "wiring_weight", positive=False)
+        check_real(lr, "lr", positive=True)
         schedule = _check_schedule(wiring_schedule)
         if wiring_kwargs is not None and not isinstance(wiring_kwargs, dict):
             raise ValueError(f"wiring_kwargs: expected a dict or None, got {describe(wiring_kwargs)}")
@@ -525,18 +525,6 @@ def _build_wiring_cost(name: str, options: dict[str, Any], n_units: int) -> Wiri
 
 
 # ---------------------------------------------------------------------- checks
-def _check_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {describe(value)}")
-    return int(value)
-
-
-def _check_real(value: Any, name: str, *, positive: bool) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        expected = "a finite float > 0" if positive else "a finite float >= 0"
-        raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
-    return float(value)
 
 
 def _check_hidden(hidden: Any) -> list[int]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import QUIET
 from scipy.stats import pearsonr
 
 from ccnn.data import DigitsDataModule
@@ -14,13 +15,6 @@ from ccnn.models import ConnectomeClassifier, get, list_models
 from ccnn.nn import ConnectomeLinear
 
 ROOT = Path(__file__).resolve().parents[2]
-QUIET = {
-    "accelerator": "cpu",
-    "logger": False,
-    "enable_checkpointing": False,
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-}
 
 
 class RecordWiringWeight(L.Callback):
