@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -28,9 +29,11 @@ CONFIG = ROOT / "configs" / "connectome_gnn_mice.yaml"
 def gnn_fold(target: str, fold: int, root: Path) -> tuple[float, float]:
     from ccnn.cli import main
 
+    run_dir = root / target / f"fold{fold}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # no stale checkpoints from an earlier run
     args = [
         "fit", "--config", str(CONFIG), f"--data.init_args.target={target}", f"--data.init_args.fold={fold}",
-        f"--trainer.default_root_dir={root / target / f'fold{fold}'}", "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={run_dir}", "--trainer.enable_progress_bar=false",
     ]  # fmt: skip
     started = time.perf_counter()
     cli = main(args)
