@@ -178,10 +178,8 @@ def regress_stimulated_dynamics(
     bins = torch.div(frames - first, bin_frames, rounding_mode="floor")
     n_bins = int(bins[-1]) + 1
     # The senders' Gram matrix never changes: factorise it once.
-    gram = torch.zeros(n, n, dtype=F64)
-    for start in range(0, t_count, chunk):
-        design = features(x[start : start + chunk].to(F64))[..., 0]
-        gram.addmm_(design.T, design)
+    no_receivers = torch.zeros(0, dtype=torch.long)
+    gram = _normal_equations(x, y, features, 1, None, chunk, receivers=no_receivers).gram
     gram.diagonal().add_(ridge * gram.diagonal().mean())
     apply = _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(gram)), stimulated)
 

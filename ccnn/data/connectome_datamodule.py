@@ -171,12 +171,12 @@ class ConnectomeDataModule(SplitLoaders, L.LightningDataModule):
         return numeric, []
 
     def _graph(self, connectome: Connectome, y: Any) -> Data:
-        source, target = (connectome.weights.mT != 0).nonzero(as_tuple=True)
-        weight = connectome.weights[target, source].float()
+        graph = connectome.to_pyg()  # edges j → i for every nonzero W[i, j]
+        weight = graph.edge_weight.float()
         label = torch.tensor(int(y)) if self.task == "classification" else torch.tensor(float(y))
         return Data(
             x=node_features(connectome, self.kinds),
-            edge_index=torch.stack([source, target]),
+            edge_index=graph.edge_index,
             edge_attr=weight.unsqueeze(-1),
             edge_weight=weight,
             y=label.reshape(1),
