@@ -20,6 +20,11 @@ Then :math:`W` and ψ follow from a rank-1 factorisation of each lifted coeffici
 measured in the function-space metric of the library (which is orthonormalised on the data
 first, as its terms are nearly collinear).
 
+With many senders and few frames the lifted solve is ill-determined (the rank-1 residual is
+large). Then ψ is searched instead: for a shared ψ by alternating least squares, and for one
+ψ per sender by swapping each sender's single library term wherever the exact change of the
+refit's residual (a column replacement in the senders' design) says it falls.
+
 Cost: :math:`T (KN)^2` float64 multiply-adds for the Gram matrix (about 20 s for
 N = 1000, K = 5, T = 2·10⁴ on two CPU cores) and :math:`(KN)^3/3` for the factorisation.
 """
@@ -30,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, check_shape
@@ -180,7 +186,16 @@ def _lifted(
     lifted = coef.T.reshape(n, k, n).permute(0, 2, 1)  # [receiver i, sender j, k'] orthonormal coords
     idx = torch.arange(n)
     lifted[idx, idx] = 0.0  # the own block belongs to φ, which the refit determines
-    return lifted, ortho
+    return lifted, ortho, eq.gram
+
+
+def _raw_gram(gram: Tensor, ortho: Tensor, n: int) -> Tensor:
+    """The senders' Gram matrix (KN, KN) of the raw terms from that of the orthonormalised
+    ones (K'N, K'N): F_raw = F_ortho T⁺ per sender, T = ``ortho``."""
+    back = torch.linalg.pinv(ortho)  # (K', K)
+    kk = ortho.shape[1]
+    blocks = torch.einsum("ak,ajbl->kjbl", back, gram.view(kk, n, kk, n))
+    return torch.einsum("kjbl,bm->kjml", blocks, back).reshape(back.shape[1] * n, back.shape[1] * n)
 
 
 def _refit_equations(
@@ -327,6 +342,123 @@ def _search_shared_psi(
     return beta
 
 
+def _swap_gains(gram: Tensor, beta: Tensor, weight: Tensor, cross_residual: Tensor, ridge: float) -> Tensor:
+    r"""Change of the residual sum when one sender's ψ is replaced by one library term.
+
+    The receivers share the design Ψ = [ψ_j(x_j)] (T × N) with columns ψ_j = F β_j, where
+    F = [b_k(x_j)] (T × KN, column k·N + j) has the Gram matrix ``gram``; W (R, N) and the
+    residuals r_i are the least-squares fit of R receivers on Ψ. Replacing column j by
+    c = b_k(x_j) changes receiver i's residual sum by
+
+    .. math:: \frac{W_{ij}^2}{H_{jj}} - \frac{(c^\top r_i + W_{ij} s)^2}{\lVert\tilde c\rVert^2},
+        \quad s = \frac{(H \Psi^\top c)_j}{H_{jj}},
+
+    with :math:`H = (\Psi^\top\Psi)^{-1}` and :math:`\tilde c` = c's residual on the other
+    columns, :math:`\lVert\tilde c\rVert^2 = c^\top c - g^\top H g + (Hg)_j^2/H_{jj}`,
+    :math:`g = \Psi^\top c` (a column downdate, then an update). ``cross_residual`` is
+    :math:`F^\top r` (KN, R). Returns the change summed over receivers, (N, K).
+    """
+    k, n = beta.shape[1], beta.shape[0]
+    g_all = (gram.view(k * n, k, n) * beta.T.unsqueeze(0)).sum(1)  # FᵀΨ (KN, N)
+    psi_gram = (g_all.view(k, n, n) * beta.T.unsqueeze(-1)).sum(0)  # ΨᵀΨ
+    psi_gram.diagonal().add_(ridge * psi_gram.diagonal().mean())
+    inverse = torch.cholesky_inverse(torch.linalg.cholesky(psi_gram))
+    solved = inverse @ g_all.T  # H g for every candidate (N, KN)
+    sender = torch.arange(n).repeat(k)
+    candidate = torch.arange(k * n)
+    own, h_jj = solved[sender, candidate], inverse.diagonal()[sender]
+    residual_norm = gram.diagonal() - (g_all.T * solved).sum(0) + own**2 / h_jj
+    s = own / h_jj
+    weight_sq = (weight**2).sum(0)[sender]
+    along = (cross_residual.view(k, n, -1) * weight.T.unsqueeze(0)).sum(-1).reshape(-1)
+    gain = ((cross_residual**2).sum(1) + 2 * s * along + s**2 * weight_sq) / residual_norm.clamp_min(1e-300)
+    return (weight_sq / h_jj - gain).view(k, n).T
+
+
+def _search_sender_terms(
+    x: Tensor,
+    y: Tensor,
+    gram: Tensor,
+    psi_lib: FunctionLibrary,
+    phi_lib: FunctionLibrary,
+    receivers: Tensor,
+    ridge: float,
+    chunk: int,
+    steps: int,
+    progress: bool = True,
+):
+    """One ψ term per sender, for when the lifted solve cannot tell the senders' ψ apart
+    (many senders, nearly collinear terms: its per-sender rank-1 residual is large).
+
+    Start: the single term shared by all senders whose refit (W and φ on the ``receivers``)
+    leaves the smallest residual. Then, each round, the exact change of the residual for
+    swapping any one sender to any one term (:func:`_swap_gains`, from the senders' Gram
+    matrix ``gram`` of the raw terms, (KN, KN)) picks for every sender its best term; the
+    swaps that promise a fall are made together (the most promising half, quarter, … when
+    all of them together raise the refit's residual). Stops when no swap lowers it.
+    Alternating least squares over continuous ψ stalls here: with W refitted, the
+    residual is orthogonal to every current ψ_j, so it sees no way out.
+    Returns ψ (N, K), one-hot rows.
+    """
+    n, k = x.shape[1], len(psi_lib)
+
+    def refit(beta: Tensor):
+        eq = _normal_equations(
+            x,
+            y,
+            lambda xb: (psi_lib(xb) * beta).sum(-1, keepdim=True),
+            1,
+            phi_lib,
+            chunk,
+            receivers=receivers,
+        )
+        eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
+        apply = _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(eq.gram)), receivers)
+        coef, phi, sse = _solve(eq, apply, ridge)
+        coef[receivers, torch.arange(len(receivers))] = 0.0
+        return coef.T.contiguous(), phi, float(sse.sum())
+
+    def one_hot(terms: Tensor) -> Tensor:
+        return torch.nn.functional.one_hot(terms, k).to(F64)
+
+    fits = [refit(one_hot(torch.full((n,), term))) for term in range(k)]
+    term = min(range(k), key=lambda index: fits[index][2])
+    terms = torch.full((n,), term)
+    weight, phi, sse = fits[term]
+    with Progress(
+        "ψ per sender: term swaps", BarColumn(), MofNCompleteColumn(),
+        TextColumn("residual {task.fields[residual]:.3e}"), transient=True, disable=not progress,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("rounds", total=steps, residual=sse)
+        for _ in range(steps):
+            cross_residual = torch.zeros(k * n, len(receivers), dtype=F64)
+            for start in range(0, x.shape[0], chunk):
+                xb = x[start : start + chunk].to(F64)
+                basis = psi_lib(xb)
+                residual = (
+                    y[start : start + chunk, receivers].to(F64)
+                    - (phi_lib(xb[:, receivers]) * phi).sum(-1)
+                    - basis[torch.arange(len(xb)).unsqueeze(1), torch.arange(n), terms] @ weight.T
+                )
+                cross_residual.addmm_(basis.permute(0, 2, 1).reshape(len(xb), k * n).T, residual)
+            change = _swap_gains(gram, one_hot(terms), weight, cross_residual, ridge)
+            best = change.min(1)
+            promising = (best.values < 0) & (best.indices != terms)
+            order = best.values.masked_fill(~promising, float("inf")).argsort()[: int(promising.sum())]
+            while len(order):
+                trial = terms.clone()
+                trial[order] = best.indices[order]
+                trial_fit = refit(one_hot(trial))
+                if trial_fit[2] < sse:
+                    terms, (weight, phi, sse) = trial, trial_fit
+                    break
+                order = order[: len(order) // 2]
+            bar.update(task, advance=1, residual=sse)
+            if not len(order):
+                break
+    return one_hot(terms)
+
+
 def _shares(contribution: Tensor) -> Tensor:
     """Each term's share of a function's size, per row."""
     return contribution / contribution.sum(-1, keepdim=True).clamp_min(1e-300)
@@ -345,6 +477,7 @@ def regress_dynamics(
     search_steps: int = 10,
     reference_receivers: Tensor | None = None,
     chunk: int = 2048,
+    progress: bool = False,
 ) -> LibraryRegression:
     """Fit W, φ and ψ to (activity, derivative) frames in closed form (module docstring).
 
@@ -367,14 +500,18 @@ def regress_dynamics(
         prune: relative ψ share, and relative rise of the residual for φ, below which a term
             is dropped (0 keeps every term).
         ridge: Tikhonov regularisation relative to the mean diagonal of the Gram matrix.
-        rank1_tolerance: when the lifted coefficients' rank-1 residual exceeds this (shared
-            ψ only), ψ is searched instead: the best of the lifted estimate and each single
-            term, refined by up to ``search_steps`` alternating least-squares rounds.
-        search_steps: alternating rounds of that search (0: candidates only).
+        rank1_tolerance: when the lifted coefficients' rank-1 residual exceeds this, ψ is
+            searched instead. Shared ψ: the best of the lifted estimate and each single
+            term, refined by up to ``search_steps`` alternating least-squares rounds. One ψ
+            per sender: one library term per sender, chosen by up to ``search_steps``
+            rounds of exact swap gains (:func:`_search_sender_terms`).
+        search_steps: rounds of that search (0: the shared candidates only; no per-sender
+            search).
         reference_receivers: boolean mask (N,) of the receivers that follow the model
             exactly (e.g. those with Ω = 1 when others see an unknown stimulus); ψ's
             factorisation and the choice of φ's terms use only them. Default: all.
         chunk: frames per block when accumulating the Gram matrix.
+        progress: show a progress bar over the per-sender search's rounds.
     """
     x = as_tensor(activity, "activity")
     y = as_tensor(derivative, "derivative")
@@ -397,7 +534,7 @@ def regress_dynamics(
     psi_lib = FunctionLibrary(psi_terms)
     extra_terms = [t for t in phi_terms if t not in psi_lib.terms]
     union = FunctionLibrary([*psi_lib.terms, *extra_terms])
-    lifted, ortho = _lifted(
+    lifted, ortho, gram = _lifted(
         x, y, psi_lib, FunctionLibrary(extra_terms) if extra_terms else None, ridge, chunk
     )
 
@@ -406,6 +543,12 @@ def regress_dynamics(
         evals, evecs = torch.linalg.eigh(blocks.transpose(1, 2) @ blocks)
         psi = evecs[:, :, -1] @ ortho.T  # (N, K): one ψ per sender
         unexplained = max(0.0, (evals[:, :-1].sum() / evals.sum().clamp_min(1e-300)).item())
+        if unexplained > rank1_tolerance and search_steps > 0:
+            del lifted, blocks
+            psi = _search_sender_terms(
+                x, y, _raw_gram(gram, ortho, n), psi_lib, union, reference.nonzero().squeeze(1),
+                ridge, chunk, search_steps, progress,
+            )  # fmt: skip
     else:
         flat = lifted[reference].reshape(-1, lifted.shape[-1])
         evals, evecs = torch.linalg.eigh(flat.T @ flat)
@@ -413,6 +556,7 @@ def regress_dynamics(
         unexplained = max(0.0, (evals[:-1].sum() / evals.sum().clamp_min(1e-300)).item())
         if unexplained > rank1_tolerance:
             psi = _search_shared_psi(x, y, psi[0], psi_lib, union, ridge, chunk, search_steps).unsqueeze(0)
+    del gram
 
     sample = x.flatten()[:: max(1, x.numel() // 200_000)].to(F64)
     psi_rms = psi_lib(sample).pow(2).mean(0).sqrt()

@@ -136,7 +136,8 @@ def regress_stimulated_dynamics(
         neighbours: stimulated neurons averaged over to fix each one's scale (step 3); 0
             leaves each neuron's Ω averaging 1 over the frames instead.
         memory: iterates kept by the Anderson acceleration.
-        progress: show a progress bar over the alternating steps (with the residual).
+        progress: show progress bars over the alternating steps (with the residual) and
+            over the rounds of the per-sender ψ search, when it runs.
     """
     x = as_tensor(activity, "activity")
     y = as_tensor(derivative, "derivative")
@@ -163,7 +164,7 @@ def regress_stimulated_dynamics(
 
     base = regress_dynamics(
         x, y, phi_terms=phi_terms, psi_terms=psi_terms, per_sender_psi=per_sender_psi,
-        prune=prune, ridge=ridge, reference_receivers=~placed, chunk=chunk,
+        prune=prune, ridge=ridge, reference_receivers=~placed, chunk=chunk, progress=progress,
     )  # fmt: skip
     stimulated = placed.nonzero().squeeze(1)
     psi_lib, union = FunctionLibrary(base.psi_terms), FunctionLibrary(base.phi_terms)

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
-from ccnn.analysis.library_regression import _search_shared_psi, regress_dynamics
+from ccnn.analysis.library_regression import (
+    _normal_equations,
+    _search_sender_terms,
+    _search_shared_psi,
+    _swap_gains,
+    regress_dynamics,
+)
 from ccnn.nn.function_library import FunctionLibrary
 
 F64 = torch.float64
@@ -112,3 +119,63 @@ def test_shared_psi_search_recovers_from_a_wrong_start():
     # Forcing the search inside regress_dynamics keeps the exact answer.
     result = regress_dynamics(x, y, phi_terms=PHI, psi_terms=PSI, prune=0, rank1_tolerance=0.0)
     torch.testing.assert_close(result.weight, normalised_truth(x, w, psi)[0], atol=1e-6, rtol=1e-6)
+
+
+def test_swap_gains_match_brute_force_least_squares():
+    # Shared design Ψ (column j = F β_j); every one-column replacement is refitted by lstsq.
+    g = torch.Generator().manual_seed(3)
+    frames, n, k, receivers = 80, 6, 3, 4
+    features = torch.randn(frames, k * n, generator=g, dtype=F64)  # column k·N + j
+    beta = torch.nn.functional.one_hot(torch.randint(k, (n,), generator=g), k).to(F64)
+    beta[1] = torch.tensor([0.5, -1.0, 2.0], dtype=F64)  # not only one-hot rows
+    y = torch.randn(frames, receivers, generator=g, dtype=F64)
+
+    def design(b: Tensor) -> Tensor:
+        return (features.view(frames, k, n) * b.T.unsqueeze(0)).sum(1)
+
+    def sse(columns: Tensor) -> float:
+        solution = torch.linalg.lstsq(columns, y).solution
+        return float(((y - columns @ solution) ** 2).sum()), solution
+
+    base, solution = sse(design(beta))
+    residual = y - design(beta) @ solution
+    change = _swap_gains(features.T @ features, beta, solution.T, features.T @ residual, ridge=0.0)
+    expected = torch.zeros(n, k, dtype=F64)
+    for j in range(n):
+        for term in range(k):
+            swapped = beta.clone()
+            swapped[j] = torch.nn.functional.one_hot(torch.tensor(term), k).to(F64)
+            expected[j, term] = sse(design(swapped))[0] - base
+    torch.testing.assert_close(change, expected, atol=1e-8, rtol=1e-8)
+
+
+def test_sender_term_search_finds_each_senders_term():
+    # Each sender's ψ is one of three terms; the search starts from one shared term.
+    g = torch.Generator().manual_seed(4)
+    n, frames = 16, 4000
+    psi_terms = ["tanh(x)", "tanh(x/2)", "tanh(x/4)"]
+    x = 4 * torch.randn(frames, n, generator=g, dtype=F64)
+    w = torch.randn(n, n, generator=g, dtype=F64) / n**0.5
+    w.fill_diagonal_(0)
+    terms = torch.arange(n) % 3
+    library = FunctionLibrary(psi_terms)
+    psi_values = library(x)[torch.arange(frames).unsqueeze(1), torch.arange(n), terms]
+    y = -x + 2 * torch.tanh(x) + psi_values @ w.T
+    union = FunctionLibrary([*psi_terms, "x"])
+    receivers = torch.arange(n)
+    gram = _normal_equations(x, y, library, 3, None, 1024, receivers=receivers[:0]).gram
+    found = _search_sender_terms(x, y, gram, library, union, receivers, 1e-12, 1024, steps=20, progress=False)
+    assert torch.equal(found.argmax(1), terms)
+    assert torch.equal(found.sum(1), torch.ones(n, dtype=F64))
+    # Inside regress_dynamics (forced by rank1_tolerance=0) the model comes back exactly.
+    result = regress_dynamics(
+        x,
+        y,
+        phi_terms=["x", "tanh(x)"],
+        psi_terms=psi_terms,
+        per_sender_psi=True,
+        prune=0,
+        rank1_tolerance=0.0,
+    )
+    ends = library(torch.tensor([x.min(), x.max()], dtype=F64))[:, terms]  # (2, senders)
+    torch.testing.assert_close(result.weight, w * (ends[1] - ends[0]) / 2, atol=1e-6, rtol=1e-6)
