@@ -121,7 +121,7 @@ metrics[2].update(pred_x[rank], true_x[rank])
 values = [m.compute() for m in metrics]
 torch.save({"r2": values[0]["r2"], "slope": values[0]["slope"], "acc": values[1], "rollout": values[2]},
            f"{out}.{rank}")
-if rank == 0:  # one process, all the data (no sync: rank 1 may be gone by now)
+if rank == 0:  # one process, all the data (no sync: a local reference)
     single = [ConnectivityR2(sync_on_compute=False), TypeAccuracy(4, 3, sync_on_compute=False),
               RolloutR2((3, 8), sync_on_compute=False)]
     for r in range(2):
@@ -130,6 +130,7 @@ if rank == 0:  # one process, all the data (no sync: rank 1 may be gone by now)
     values = [m.compute() for m in single]
     torch.save({"r2": values[0]["r2"], "slope": values[0]["slope"], "acc": values[1], "rollout": values[2]},
                f"{out}.single")
+dist.barrier()  # neither rank tears gloo down while the other may still use it
 dist.destroy_process_group()
 """
 

@@ -305,6 +305,9 @@ x = torch.randn(world, 8, 12, generator=torch.Generator().manual_seed(1))[rank]
 model(x).pow(2).sum().backward()
 if rank == 0:
     torch.save({"grad": layer._param.grad, "state": layer.state_dict()}, out)
+# Neither rank tears gloo down while the other may still talk to it: a rank that exits early
+# can abort its peer ("terminate called without an active exception").
+dist.barrier()
 dist.destroy_process_group()
 """
 
