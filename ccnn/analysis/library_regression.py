@@ -198,14 +198,29 @@ def _raw_gram(gram: Tensor, ortho: Tensor, n: int) -> Tensor:
     return torch.einsum("kjbl,bm->kjml", blocks, back).reshape(back.shape[1] * n, back.shape[1] * n)
 
 
+def _psi_features(psi_lib: FunctionLibrary, beta: Tensor) -> Callable[[Tensor], Tensor]:
+    """Frames (t, N) → ψ_j(x_j) (t, N, 1) for coefficients ``beta``: (K,), (1, K) or (N, K)."""
+
+    def features(xb: Tensor) -> Tensor:
+        return (psi_lib(xb) * beta).sum(-1, keepdim=True)
+
+    return features
+
+
 def _refit_equations(
-    x: Tensor, y: Tensor, psi: Callable[[Tensor], Tensor], phi_lib: FunctionLibrary, ridge: float, chunk: int
+    x: Tensor,
+    y: Tensor,
+    psi: Callable[[Tensor], Tensor],
+    phi_lib: FunctionLibrary,
+    ridge: float,
+    chunk: int,
+    receivers: Tensor | None = None,
 ):
     """Normal equations for W and φ with ψ fixed (one feature per sender), and the inverse
-    Gram matrix of each receiver, whose own column is excluded."""
-    eq = _normal_equations(x, y, psi, 1, phi_lib, chunk)
+    Gram matrix of each receiver (all, or ``receivers``), whose own column is excluded."""
+    eq = _normal_equations(x, y, psi, 1, phi_lib, chunk, receivers=receivers)
     eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
-    return eq, _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(eq.gram)))
+    return eq, _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(eq.gram)), receivers)
 
 
 def _without_own_column(inverse: Tensor, receivers: Tensor | None = None) -> Callable[[Tensor], Tensor]:
@@ -262,18 +277,26 @@ def _eliminate_phi_terms(
 
 
 def _refit(
-    x: Tensor, y: Tensor, psi: Callable[[Tensor], Tensor], phi_lib: FunctionLibrary, ridge: float, chunk: int
+    x: Tensor,
+    y: Tensor,
+    psi: Callable[[Tensor], Tensor],
+    phi_lib: FunctionLibrary,
+    ridge: float,
+    chunk: int,
+    receivers: Tensor | None = None,
 ):
-    """W (N, N), φ coefficients (N, M) and residual sums (N,) for a fixed ψ."""
-    eq, apply = _refit_equations(x, y, psi, phi_lib, ridge, chunk)
+    """W (R, N), φ coefficients (R, M) and residual sums (R,) for a fixed ψ, over all
+    receivers (R = N) or ``receivers``."""
+    eq, apply = _refit_equations(x, y, psi, phi_lib, ridge, chunk, receivers)
     coef, phi, sse = _solve(eq, apply, ridge)
-    return _zero_diagonal(coef), phi, sse
+    return _zero_diagonal(coef, receivers), phi, sse
 
 
-def _zero_diagonal(coef: Tensor) -> Tensor:
-    weight = coef.T.contiguous()
-    weight.fill_diagonal_(0.0)  # zero by construction; clear the rounding residue
-    return weight
+def _zero_diagonal(coef: Tensor, receivers: Tensor | None = None) -> Tensor:
+    """W (R, N) from sender coefficients (N, R) of all receivers or ``receivers``."""
+    idx = torch.arange(coef.shape[1]) if receivers is None else receivers
+    coef[idx, torch.arange(len(idx))] = 0.0  # zero by construction; clear the rounding residue
+    return coef.T.contiguous()
 
 
 def _psi_step(
@@ -324,7 +347,7 @@ def _search_shared_psi(
     """
 
     def refit(beta: Tensor):
-        return _refit(x, y, lambda xb: (psi_lib(xb) * beta).sum(-1, keepdim=True), phi_lib, ridge, chunk)
+        return _refit(x, y, _psi_features(psi_lib, beta), phi_lib, ridge, chunk)
 
     candidates = [start, *torch.eye(len(psi_lib), dtype=F64)]
     fits = [refit(beta) for beta in candidates]
@@ -403,20 +426,8 @@ def _search_sender_terms(
     n, k = x.shape[1], len(psi_lib)
 
     def refit(beta: Tensor):
-        eq = _normal_equations(
-            x,
-            y,
-            lambda xb: (psi_lib(xb) * beta).sum(-1, keepdim=True),
-            1,
-            phi_lib,
-            chunk,
-            receivers=receivers,
-        )
-        eq.gram.diagonal().add_(ridge * eq.gram.diagonal().mean())
-        apply = _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(eq.gram)), receivers)
-        coef, phi, sse = _solve(eq, apply, ridge)
-        coef[receivers, torch.arange(len(receivers))] = 0.0
-        return coef.T.contiguous(), phi, float(sse.sum())
+        weight, phi, sse = _refit(x, y, _psi_features(psi_lib, beta), phi_lib, ridge, chunk, receivers)
+        return weight, phi, float(sse.sum())
 
     def one_hot(terms: Tensor) -> Tensor:
         return torch.nn.functional.one_hot(terms, k).to(F64)
@@ -569,9 +580,7 @@ def regress_dynamics(
     ends = psi_lib(torch.tensor(x_range, dtype=F64))  # (2, K)
     psi = psi / psi_plateau(psi @ ends[0], psi @ ends[1]).unsqueeze(1)
 
-    def psi_features(xb: Tensor) -> Tensor:
-        return (psi_lib(xb) * psi).sum(-1, keepdim=True)
-
+    psi_features = _psi_features(psi_lib, psi)
     # φ: one set of terms for all neurons (they share one Gram block per receiver), chosen
     # by backward elimination on the refit's own normal equations.
     eq, apply = _refit_equations(x, y, psi_features, union, ridge, chunk)

@@ -48,6 +48,7 @@ from ccnn.analysis.library_regression import (
     F64,
     LibraryRegression,
     _normal_equations,
+    _psi_features,
     _solve,
     _without_own_column,
     regress_dynamics,
@@ -172,8 +173,7 @@ def regress_stimulated_dynamics(
     own = FunctionLibrary([union.terms[k] for k in keep])
     psi = base.psi if base.psi.dim() == 2 else base.psi.unsqueeze(0)
 
-    def features(xb: Tensor) -> Tensor:
-        return (psi_lib(xb) * psi).sum(-1, keepdim=True)
+    features = _psi_features(psi_lib, psi)
 
     first = int(frames[0])
     bins = torch.div(frames - first, bin_frames, rounding_mode="floor")
