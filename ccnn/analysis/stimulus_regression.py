@@ -9,18 +9,18 @@ for the others. The model is bilinear in (W, Ω) and linear in each given the ot
 
 1. :func:`~ccnn.analysis.library_regression.regress_dynamics` on all receivers, with ψ
    and φ's terms chosen on the unstimulated receivers alone (their rows are exact).
-2. Alternating least squares on the stimulated receivers, each step exact:
-
-   * for fixed Ω, dividing receiver i's equation by :math:`\Omega_i(t)` gives
-     :math:`\dot x_i/\Omega_i = \varphi_i(x_i)/\Omega_i + \sum_j W_{ij}\psi_j(x_j)`: the
-     senders' features are unchanged, so one Gram matrix (factorised once) serves every
-     step and every receiver;
-   * for fixed W and φ, :math:`r_i = \dot x_i - \varphi_i(x_i) = \Omega_i(t)\, m_i(t)` with
-     :math:`m_i = \sum_j W_{ij}\psi_j(x_j)`; Ω is taken constant over bins of
-     ``bin_frames`` consecutive frames: :math:`\Omega_{ib} = \sum_{t\in b} r_i m_i /
-     \sum_{t\in b} m_i^2`.
-
-   It stops when the residual falls by less than ``tolerance`` (relative) per step.
+2. On the stimulated receivers, divide each equation by :math:`\Omega_i(t)`, with Ω
+   constant over bins of ``bin_frames`` consecutive frames (:math:`\omega = 1/\Omega`):
+   :math:`\omega_i \dot x_i = \omega_i \varphi_i(x_i) + \sum_j W_{ij}\psi_j(x_j)`. The senders'
+   features are unchanged, so one whitened design :math:`U = \Psi L^{-\top}` (computed once)
+   serves every receiver, and for fixed ω the W and φ of all receivers are exact least
+   squares. ω itself is found by Levenberg–Marquardt on this variable-projection problem,
+   one receiver at a time but batched (:class:`_StimulatedRows`). Alternating least
+   squares between W and Ω, the obvious alternative, creeps along a flat valley in which
+   the leak of φ trades against a rescaling of Ω·W. On the N = 2048 stimuli recording,
+   given the true ψ, 50 such steps left single stimulated rows at W R² 0.15–0.39 and
+   Ω R² ≤ 0.02 (leak −1.1 to −1.6 for the true −1); Gauss–Newton reached R² 1.0000 for
+   both in about three steps.
 3. Identifiability. Each stimulated receiver's (Ω_i, W_i·) is determined only up to a
    factor :math:`k_i` (Ω_i k_i, W_i·/k_i fit equally). Two assumptions fix it: connectivity
    statistics do not depend on where a neuron sits, and the stimulus is smooth in space.
@@ -29,8 +29,9 @@ for the others. The model is bilinear in (W, Ω) and linear in each given the ot
    single rows averages out, smooth differences are attributed to Ω), relative to the
    mean log row scale of the unstimulated receivers (whose Ω = 1 is known).
 
-Cost per alternating step: two products of (frames × N) by (N × stimulated), plus the own
-terms' cross products; the Gram matrix and its inverse are computed once.
+Cost per Levenberg–Marquardt step, with T frames, B bins, S stimulated receivers and M own
+terms: (2 + M) products of U (T × N) with (T × S) matrices, and S Schur complements of
+size B + M from (N × (B + M)) blocks (N·S·(B + M)² multiply-adds). U takes T·N float64s.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ from ccnn.analysis.library_regression import (
     LibraryRegression,
     _normal_equations,
     _psi_features,
-    _solve,
-    _without_own_column,
     regress_dynamics,
 )
 from ccnn.nn.function_library import FunctionLibrary
@@ -69,7 +68,8 @@ class StimulusRegression:
         stimulated: indices (S,) of the neurons with a position.
         bin_frames: frames per bin; frame f falls in bin ``(f - first_frame) // bin_frames``.
         first_frame: the first frame of bin 0.
-        residuals: the stimulated receivers' relative residual after each alternating step.
+        residuals: the stimulated receivers' relative residual, at the start (Ω = 1) and after
+            each Levenberg–Marquardt step.
     """
 
     dynamics: LibraryRegression
@@ -103,6 +103,179 @@ def _neighbour_mean(values: Tensor, positions: Tensor, neighbours: int) -> Tenso
     return values[nearest].mean(1)
 
 
+@dataclass
+class _WhitenedSenders:
+    """The senders' design Ψ (T × N) as U = Ψ L⁻ᵀ (LLᵀ = ΨᵀΨ), whose columns are orthonormal.
+
+    Projections onto the senders' span then cost one product with U. Receiver i's own
+    column is excluded by also removing the unit direction ``own[:, i]`` (in U's
+    coordinates, L⁻¹e_i normalised), the part of the span that only column i reaches.
+    """
+
+    u: Tensor  # (T, N)
+    factor: Tensor  # L (N, N), lower triangular
+    own: Tensor  # (N, S)
+
+    @classmethod
+    def build(cls, x: Tensor, features, gram: Tensor, receivers: Tensor, chunk: int) -> _WhitenedSenders:
+        factor = torch.linalg.cholesky(gram)
+        u = torch.empty(x.shape[0], gram.shape[0], dtype=F64)
+        for start in range(0, x.shape[0], chunk):
+            design = features(x[start : start + chunk].to(F64))[..., 0]
+            u[start : start + chunk] = torch.linalg.solve_triangular(factor, design.T, upper=False).T
+        unit = torch.zeros(gram.shape[0], len(receivers), dtype=F64)
+        unit[receivers, torch.arange(len(receivers))] = 1.0
+        own = torch.linalg.solve_triangular(factor, unit, upper=False)
+        return cls(u, factor, own / own.norm(dim=0))
+
+    def coordinates(self, values: Tensor, columns: slice | Tensor = slice(None)) -> Tensor:
+        """Uᵀv (N, R) for receivers' vectors v (T, R), without each receiver's own column."""
+        own = self.own[:, columns]
+        c = self.u.T @ values
+        return c - own * (own * c).sum(0)
+
+    def weights(self, coordinates: Tensor) -> Tensor:
+        """W rows' transpose (N, R) from coordinates a: ΨW = Ua, so W = L⁻ᵀa."""
+        return torch.linalg.solve_triangular(self.factor.T, coordinates, upper=True)
+
+
+@dataclass
+class _StimulatedRows:
+    r"""The stimulated receivers' fit, divided by Ω (ω = 1/Ω per bin, ``inverse`` below):
+    :math:`r_i = \omega_i \circ (\dot x_i - E_i\theta_i) - \Psi W_i`, minimised over
+    (W, θ, ω) by Levenberg–Marquardt, each receiver on its own.
+
+    For fixed ω, W and θ are exact least squares (variable projection, Golub & Pereyra
+    1973). The Gauss–Newton step in (ω, θ) uses the Schur complement that eliminates W,
+    :math:`J^\top J - K^\top K` with :math:`K = U^\top J` (J's columns: the residual
+    :math:`e = \dot x_i - E_i\theta_i` restricted to each bin, and :math:`-\inverse \circ E_i`):
+    the bins' columns are sparse in time, so K costs one pass over U per receiver batch.
+    Alternating least squares creeps along a flat valley here (the leak c trades against a
+    rescaling of Ω·W) and stops far from the truth; Gauss–Newton leaves it in a few steps.
+    Each receiver's ω is fixed in scale by keeping its frame-weighted mean at 1.
+    """
+
+    senders: _WhitenedSenders
+    y: Tensor  # (T, S)
+    own_terms: Tensor  # (T, S, M)
+    bins: Tensor  # (T,)
+    n_bins: int
+    ridge: float
+    counts: Tensor = field(init=False)  # frames per bin (B,)
+    energy: float = field(init=False)
+    batch_bytes: int = 2**30  # memory for one receiver batch's K
+
+    def __post_init__(self) -> None:
+        self.counts = torch.bincount(self.bins, minlength=self.n_bins).to(F64)
+        self.energy = float(((self.y - self.y.mean(0)) ** 2).sum())
+        starts = torch.searchsorted(self.bins, torch.arange(self.n_bins + 1))
+        self.spans = [slice(int(a), int(b)) for a, b in itertools.pairwise(starts.tolist())]
+
+    def fit(self, inverse: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Exact W coordinates a (N, S), θ (S, M) and divided residual r (T, S) at ω (B, S)."""
+        scale = inverse[self.bins]
+        target = scale * self.y
+        terms = scale.unsqueeze(-1) * self.own_terms
+        c_target = self.senders.coordinates(target)
+        c_terms = torch.stack([self.senders.coordinates(terms[..., m]) for m in range(terms.shape[-1])])
+        schur = torch.einsum("tsm,tsl->sml", terms, terms) - torch.einsum("mns,lns->sml", c_terms, c_terms)
+        rhs = torch.einsum("tsm,ts->sm", terms, target) - torch.einsum("mns,ns->sm", c_terms, c_target)
+        diagonal = schur.diagonal(dim1=1, dim2=2)
+        diagonal.add_(self.ridge * diagonal.mean(1, keepdim=True))
+        theta = torch.linalg.solve(schur, rhs.unsqueeze(-1)).squeeze(-1)
+        coordinates = c_target - torch.einsum("mns,sm->ns", c_terms, theta)
+        residual = target - torch.einsum("tsm,sm->ts", terms, theta) - self.senders.u @ coordinates
+        return coordinates, theta, residual
+
+    def step(self, inverse: Tensor, theta: Tensor, residual: Tensor, damping: Tensor) -> Tensor:
+        """Damped Gauss–Newton change of ω (B, S), keeping each receiver's mean ω."""
+        n, b_count = self.senders.u.shape[1], self.n_bins
+        m = theta.shape[1]
+        scale = inverse[self.bins]
+        error = self.y - (self.own_terms * theta).sum(-1)  # e (T, S)
+        batch = max(1, self.batch_bytes // (8 * n * (b_count + m)))
+        delta = torch.zeros_like(inverse)
+        for lo in range(0, self.y.shape[1], batch):
+            cols = slice(lo, min(lo + batch, self.y.shape[1]))
+            e, r = error[:, cols], residual[:, cols]
+            terms = -scale[:, cols].unsqueeze(-1) * self.own_terms[:, cols]  # (T, R, M)
+            k = torch.empty(e.shape[1], n, b_count + m, dtype=F64)
+            jtj = torch.zeros(e.shape[1], b_count + m, b_count + m, dtype=F64)
+            gradient = torch.zeros(e.shape[1], b_count + m, dtype=F64)
+            for b, span in enumerate(self.spans):
+                k[:, :, b] = (self.senders.u[span].T @ e[span]).T
+                jtj[:, b, b] = (e[span] ** 2).sum(0)
+                jtj[:, b, b_count:] = torch.einsum("tr,trm->rm", e[span], terms[span])
+                gradient[:, b] = (e[span] * r[span]).sum(0)
+            jtj[:, b_count:, :b_count] = jtj[:, :b_count, b_count:].transpose(1, 2)
+            jtj[:, b_count:, b_count:] = torch.einsum("trm,trl->rml", terms, terms)
+            gradient[:, b_count:] = torch.einsum("trm,tr->rm", terms, r)
+            for index in range(m):
+                k[:, :, b_count + index] = (self.senders.u.T @ terms[..., index]).T
+            own = self.senders.own[:, cols].T.unsqueeze(-1)  # (R, N, 1)
+            k -= own * (own * k).sum(1, keepdim=True)
+            reduced = jtj - k.transpose(1, 2) @ k
+            diagonal = reduced.diagonal(dim1=1, dim2=2)
+            empty = torch.cat([self.counts == 0, torch.zeros(m, dtype=torch.bool)])
+            diagonal[:, empty] = 1.0
+            diagonal.mul_(1 + damping[cols].unsqueeze(1))
+            # Keep Σ_b counts_b ω_b: a Lagrange multiplier row (the scale gauge).
+            size = b_count + m
+            kkt = torch.zeros(e.shape[1], size + 1, size + 1, dtype=F64)
+            kkt[:, :size, :size] = reduced
+            kkt[:, :b_count, size] = self.counts
+            kkt[:, size, :b_count] = self.counts
+            rhs = torch.cat([-gradient, torch.zeros(e.shape[1], 1, dtype=F64)], 1)
+            delta[:, cols] = torch.linalg.solve(kkt, rhs.unsqueeze(-1))[:, :b_count, 0].T
+        return delta
+
+    def relative_residual(self, inverse: Tensor, residual: Tensor) -> float:
+        """Σ (ẋ - model)² over the stimulated rows, relative to their variance."""
+        return float(((residual / inverse[self.bins]) ** 2).sum()) / self.energy
+
+    def solve(
+        self, max_steps: int, tolerance: float, progress: bool
+    ) -> tuple[Tensor, Tensor, Tensor, list[float]]:
+        """Ω (B, S) with frame-weighted mean 1, W rows' transpose (N, S), θ (S, M), residuals."""
+        inverse = torch.ones(self.n_bins, self.y.shape[1], dtype=F64)
+        coordinates, theta, residual = self.fit(inverse)
+        sse = (residual**2).sum(0)
+        damping = torch.full((self.y.shape[1],), 1e-6, dtype=F64)
+        residuals = [self.relative_residual(inverse, residual)]
+        bar = Progress(
+            "stimulus: Gauss–Newton",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("residual {task.fields[residual]:.2e}"),
+            transient=True,
+            disable=not progress,
+        )
+        task = bar.add_task("steps", total=max_steps, residual=residuals[0])
+        bar.start()
+        stalled = 0
+        for _ in range(max_steps):
+            trial = inverse + self.step(inverse, theta, residual, damping)
+            positive = (trial[self.counts > 0] > 0).all(0)
+            trial_coordinates, trial_theta, trial_residual = self.fit(trial.where(positive, inverse))
+            trial_sse = (trial_residual**2).sum(0)
+            better = positive & (trial_sse < sse)
+            inverse = torch.where(better, trial, inverse)
+            coordinates = torch.where(better, trial_coordinates, coordinates)
+            theta = torch.where(better.unsqueeze(1), trial_theta, theta)
+            residual = torch.where(better, trial_residual, residual)
+            sse = torch.where(better, trial_sse, sse)
+            damping = torch.where(better, damping / 3, damping * 4)
+            residuals.append(self.relative_residual(inverse, residual))
+            bar.update(task, advance=1, residual=residuals[-1])
+            stalled = stalled + 1 if residuals[-2] - residuals[-1] <= tolerance * residuals[-2] else 0
+            if stalled == 2:
+                break
+        bar.stop()
+        stimulus = torch.where(self.counts.unsqueeze(1) > 0, 1 / inverse, torch.ones_like(inverse))
+        mean = (stimulus * self.counts.unsqueeze(1)).sum(0) / self.counts.sum()
+        return stimulus / mean, self.senders.weights(coordinates) * mean, theta, residuals
+
+
 def regress_stimulated_dynamics(
     activity: Tensor,
     derivative: Tensor,
@@ -117,7 +290,6 @@ def regress_stimulated_dynamics(
     max_steps: int = 50,
     tolerance: float = 1e-4,
     neighbours: int = 25,
-    memory: int = 5,
     progress: bool = True,
     ridge: float = 1e-10,
     chunk: int = 2048,
@@ -132,12 +304,11 @@ def regress_stimulated_dynamics(
         phi_terms, psi_terms, per_sender_psi, prune, ridge, chunk: as for
             :func:`~ccnn.analysis.library_regression.regress_dynamics`.
         bin_frames: Ω is constant over this many consecutive recording frames.
-        max_steps, tolerance: alternating steps at most, and the relative fall of the
+        max_steps, tolerance: Levenberg–Marquardt steps at most, and the relative fall of the
             residual below which they stop.
         neighbours: stimulated neurons averaged over to fix each one's scale (step 3); 0
             leaves each neuron's Ω averaging 1 over the frames instead.
-        memory: iterates kept by the Anderson acceleration.
-        progress: show progress bars over the alternating steps (with the residual) and
+        progress: show progress bars over the Levenberg–Marquardt steps (with the residual) and
             over the rounds of the per-sender ψ search, when it runs.
     """
     x = as_tensor(activity, "activity")
@@ -178,87 +349,15 @@ def regress_stimulated_dynamics(
     first = int(frames[0])
     bins = torch.div(frames - first, bin_frames, rounding_mode="floor")
     n_bins = int(bins[-1]) + 1
-    # The senders' Gram matrix never changes: factorise it once.
+    # The senders' design never changes: whiten it once (U = Ψ L⁻ᵀ, orthonormal columns).
     no_receivers = torch.zeros(0, dtype=torch.long)
     gram = _normal_equations(x, y, features, 1, None, chunk, receivers=no_receivers).gram
     gram.diagonal().add_(ridge * gram.diagonal().mean())
-    apply = _without_own_column(torch.cholesky_inverse(torch.linalg.cholesky(gram)), stimulated)
-
-    y_s = y[:, stimulated].to(F64)
-    energy = float(((y_s - y_s.mean(0)) ** 2).sum())
-    counts = torch.bincount(bins, minlength=n_bins).to(F64).unsqueeze(1)
-    empty = counts[:, 0] == 0
-
-    def alternate(omega: Tensor) -> tuple[Tensor, Tensor, Tensor, float]:
-        """One W-and-φ step then one Ω step; returns (Ω, W columns, φ, relative residual)."""
-        eq = _normal_equations(
-            x, y, features, 1, own, chunk, receivers=stimulated, receiver_scale=1 / omega[bins], gram=False
-        )
-        eq.gram = gram
-        coef, phi_own, _ = _solve(eq, apply, ridge)  # (N, S), (S, M)
-        coef[stimulated, torch.arange(len(stimulated))] = 0.0
-        numerator = torch.zeros(n_bins, len(stimulated), dtype=F64)
-        denominator = torch.zeros_like(numerator)
-        r_sq = 0.0
-        for start in range(0, t_count, chunk):
-            xb = x[start : start + chunk].to(F64)
-            message = features(xb)[..., 0] @ coef  # (t, S)
-            residual = y_s[start : start + chunk] - (own(xb[:, stimulated]) * phi_own).sum(-1)
-            index = bins[start : start + chunk]
-            numerator.index_add_(0, index, residual * message)
-            denominator.index_add_(0, index, message * message)
-            r_sq += float((residual * residual).sum())
-        omega = numerator / (denominator + denominator.mean(0, keepdim=True) * 1e-12)
-        omega[empty] = 1.0  # bins without frames (gaps in ``frames``) stay neutral
-        sse = max(0.0, r_sq - float((numerator * omega).sum()))
-        # Fix the scale freedom: each neuron's Ω averages 1 over the frames.
-        mean = (omega * counts).sum(0) / counts.sum()
-        return omega / mean, coef * mean, phi_own, sse / energy
-
-    # Alternating least squares converges linearly and slowly (Ω's many bins absorb part of
-    # W's error), so the Ω iterates are Anderson-accelerated (Walker & Ni, SINUM 2011).
-    omega = torch.ones(n_bins, len(stimulated), dtype=F64)
-    history_g: list[Tensor] = []
-    history_f: list[Tensor] = []
-    residuals: list[float] = []
-    best = None
-    bar = Progress(
-        "stimulus: alternating least squares",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("residual {task.fields[residual]:.2e}"),
-        transient=True,
-        disable=not progress,
-    )
-    task = bar.add_task("steps", total=max_steps, residual=float("nan"))
-    bar.start()
-    for _ in range(max_steps):
-        mapped, coef, phi_own, residual = alternate(omega)
-        residuals.append(residual)
-        bar.update(task, advance=1, residual=residual)
-        if best is None or residual < best[0]:
-            best = (residual, mapped, coef, phi_own)
-        elif residual > best[0] * 1.5:  # the extrapolation overshot: restart from the best
-            history_g.clear()
-            history_f.clear()
-            omega = best[1]
-            continue
-        if len(residuals) > 1 and abs(residuals[-2] - residual) <= tolerance * residuals[-2]:
-            break
-        history_g.append(mapped.flatten())
-        history_f.append((mapped - omega).flatten())
-        if len(history_g) > memory + 1:
-            history_g.pop(0)
-            history_f.pop(0)
-        if len(history_g) > 1:
-            delta_f = torch.stack([b - a for a, b in itertools.pairwise(history_f)], 1)
-            delta_g = torch.stack([b - a for a, b in itertools.pairwise(history_g)], 1)
-            gamma = torch.linalg.lstsq(delta_f, history_f[-1].unsqueeze(1)).solution
-            omega = (history_g[-1] - (delta_g @ gamma).squeeze(1)).reshape(mapped.shape)
-        else:
-            omega = mapped
-    bar.stop()
-    _, omega, coef, phi_own = best
+    senders = _WhitenedSenders.build(x, features, gram, stimulated, chunk)
+    own_terms = own(x[:, stimulated].to(F64))
+    problem = _StimulatedRows(senders, y[:, stimulated].to(F64), own_terms, bins, n_bins, ridge)
+    omega, coef, phi_own, residuals = problem.solve(max_steps, tolerance, progress)
+    empty = problem.counts == 0
 
     omega[empty] = float("nan")
     weight = base.weight.clone()
@@ -282,7 +381,7 @@ def regress_stimulated_dynamics(
         phi=phi,
         phi_terms=base.phi_terms,
         psi_terms=base.psi_terms,
-        derivative_r2=float(1 - (unstimulated_sse + residuals[-1] * energy) / total),
+        derivative_r2=float(1 - (unstimulated_sse + residuals[-1] * problem.energy) / total),
         rank1_residual=base.rank1_residual,
         x_range=base.x_range,
     )

@@ -5,6 +5,8 @@ from torch import Tensor
 
 from ccnn.analysis.library_regression import (
     _normal_equations,
+    _psi_features,
+    _refit,
     _search_sender_terms,
     _search_shared_psi,
     _swap_gains,
@@ -179,3 +181,22 @@ def test_sender_term_search_finds_each_senders_term():
     )
     ends = library(torch.tensor([x.min(), x.max()], dtype=F64))[:, terms]  # (2, senders)
     torch.testing.assert_close(result.weight, w * (ends[1] - ends[0]) / 2, atol=1e-6, rtol=1e-6)
+
+
+def test_refit_stays_exact_when_senders_nearly_span_a_receivers_own_terms():
+    """In an assembly the senders' activity is driven by a few shared signals, so a
+    receiver's own terms (x_i, tanh x_i) lie almost in the senders' span and the φ Schur
+    complement is a small difference of large numbers. With exact data the refit must still
+    return the planted W and φ (the explicit-inverse downdate used before missed by 2e-8)."""
+    g = torch.Generator().manual_seed(0)
+    frames, n = 3000, 120
+    drive = torch.randn(frames, 8, generator=g, dtype=F64) @ torch.randn(8, n, generator=g, dtype=F64)
+    x = drive / 2**0.5 + 1e-5 * torch.randn(frames, n, generator=g, dtype=F64)
+    w = torch.randn(n, n, generator=g, dtype=F64) / n**0.5
+    w.fill_diagonal_(0)
+    y = torch.tanh(x / 4) @ w.T - x + torch.tanh(x)
+    receivers = torch.tensor([0, 50, 119])
+    weight, phi, _ = _refit(x, y, _psi_features(FunctionLibrary(["tanh(x/4)"]), torch.ones(1, dtype=F64)),
+                            FunctionLibrary(PHI), 0.0, 1024, receivers)  # fmt: skip
+    torch.testing.assert_close(weight, w[receivers], atol=1e-9, rtol=0)
+    torch.testing.assert_close(phi, torch.tensor([[-1.0, 1.0]], dtype=F64).expand(3, 2), atol=1e-9, rtol=0)
