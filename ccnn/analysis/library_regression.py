@@ -12,8 +12,9 @@ neuron i one least-squares problem in the "lifted" unknowns :math:`V_{i\cdot\cdo
 span and the data are noise-free derivatives. All N problems share the design matrix
 :math:`F = [b_k(x_j)]` (T × KN), so one Gram matrix :math:`F^\top F`, one Cholesky
 factorisation and a rank-M' Schur complement per neuron (for φ terms that are not ψ terms)
-solve all of them; each receiver's own block of columns is removed by a batched
-block-inverse downdate, so the diagonal of W is zero by construction.
+solve all of them. In the refits with ψ fixed, each receiver's own column is removed as one
+direction in whitened coordinates (:func:`_without_own_column`), so W's diagonal is zero
+by construction.
 
 Then :math:`W` and ψ follow from a rank-1 factorisation of each lifted coefficient vector
 (one ψ shared by all senders, or one per sender when ψ depends on the sender's latent),
