@@ -148,7 +148,7 @@ class _StimulatedRows:
     For fixed ω, W and θ are exact least squares (variable projection, Golub & Pereyra
     1973). The Gauss–Newton step in (ω, θ) uses the Schur complement that eliminates W,
     :math:`J^\top J - K^\top K` with :math:`K = U^\top J` (J's columns: the residual
-    :math:`e = \dot x_i - E_i\theta_i` restricted to each bin, and :math:`-\inverse \circ E_i`):
+    :math:`e = \dot x_i - E_i\theta_i` restricted to each bin, and :math:`-\omega \circ E_i`):
     the bins' columns are sparse in time, so K costs one pass over U per receiver batch.
     Alternating least squares creeps along a flat valley here (the leak c trades against a
     rescaling of Ω·W) and stops far from the truth; Gauss–Newton leaves it in a few steps.
