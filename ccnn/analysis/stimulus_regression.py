@@ -37,7 +37,7 @@ size B + M from (N × (B + M)) blocks (N·S·(B + M)² multiply-adds). U takes T
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -117,7 +117,9 @@ class _WhitenedSenders:
     own: Tensor  # (N, S)
 
     @classmethod
-    def build(cls, x: Tensor, features, gram: Tensor, receivers: Tensor, chunk: int) -> _WhitenedSenders:
+    def build(
+        cls, x: Tensor, features: Callable[[Tensor], Tensor], gram: Tensor, receivers: Tensor, chunk: int
+    ) -> _WhitenedSenders:
         factor = torch.linalg.cholesky(gram)
         u = torch.empty(x.shape[0], gram.shape[0], dtype=F64)
         for start in range(0, x.shape[0], chunk):
@@ -128,11 +130,10 @@ class _WhitenedSenders:
         own = torch.linalg.solve_triangular(factor, unit, upper=False)
         return cls(u, factor, own / own.norm(dim=0))
 
-    def coordinates(self, values: Tensor, columns: slice | Tensor = slice(None)) -> Tensor:
-        """Uᵀv (N, R) for receivers' vectors v (T, R), without each receiver's own column."""
-        own = self.own[:, columns]
+    def coordinates(self, values: Tensor) -> Tensor:
+        """Uᵀv (N, S) for the receivers' vectors v (T, S), without each one's own column."""
         c = self.u.T @ values
-        return c - own * (own * c).sum(0)
+        return c - self.own * (self.own * c).sum(0)
 
     def weights(self, coordinates: Tensor) -> Tensor:
         """W rows' transpose (N, R) from coordinates a: ΨW = Ua, so W = L⁻ᵀa."""
@@ -243,7 +244,7 @@ class _StimulatedRows:
         damping = torch.full((self.y.shape[1],), 1e-6, dtype=F64)
         residuals = [self.relative_residual(inverse, residual)]
         bar = Progress(
-            "stimulus: Gauss–Newton",
+            "stimulus: Levenberg–Marquardt",
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("residual {task.fields[residual]:.2e}"),
