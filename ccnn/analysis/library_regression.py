@@ -224,6 +224,17 @@ def _refit_equations(
     return eq, _without_own_column(torch.linalg.cholesky(eq.gram), receivers)
 
 
+def _own_directions(factor: Tensor, receivers: Tensor | None = None) -> Tensor:
+    """Unit vectors z_i = L⁻¹e_i / ‖L⁻¹e_i‖ (N, R), one per receiver (all, or ``receivers``):
+    in whitened coordinates (L⁻¹, with G = LLᵀ the senders' Gram matrix) the one direction
+    that only sender i's column reaches, so projecting it out removes that column."""
+    idx = torch.arange(factor.shape[0]) if receivers is None else receivers
+    unit = torch.zeros(factor.shape[0], len(idx), dtype=factor.dtype)
+    unit[idx, torch.arange(len(idx))] = 1.0
+    own = torch.linalg.solve_triangular(factor, unit, upper=False)
+    return own / own.norm(dim=0)
+
+
 def _without_own_column(factor: Tensor, receivers: Tensor | None = None) -> Callable[[Tensor], Tensor]:
     """``apply(rhs)``: column c of rhs times the inverse Gram matrix of receiver
     ``receivers[c]`` (all receivers in order by default) with that receiver's column removed.
@@ -237,11 +248,7 @@ def _without_own_column(factor: Tensor, receivers: Tensor | None = None) -> Call
     explicit inverse with a rank-1 downdate left W's rows 10⁻³–10⁻² rms off (of 0.2) and
     this form 2·10⁻⁴ (the ridge's bias).
     """
-    idx = torch.arange(factor.shape[0]) if receivers is None else receivers
-    unit = torch.zeros(factor.shape[0], len(idx), dtype=factor.dtype)
-    unit[idx, torch.arange(len(idx))] = 1.0
-    own = torch.linalg.solve_triangular(factor, unit, upper=False)
-    own /= own.norm(dim=0)
+    own = _own_directions(factor, receivers)
 
     def apply(rhs: Tensor) -> Tensor:
         whitened = torch.linalg.solve_triangular(factor, rhs, upper=False)

@@ -52,6 +52,7 @@ from ccnn.analysis.library_regression import (
     F64,
     LibraryRegression,
     _normal_equations,
+    _own_directions,
     _psi_features,
     regress_dynamics,
 )
@@ -128,10 +129,7 @@ class _WhitenedSenders:
         for start in range(0, x.shape[0], chunk):
             design = features(x[start : start + chunk].to(F64))[..., 0]
             u[start : start + chunk] = torch.linalg.solve_triangular(factor, design.T, upper=False).T
-        unit = torch.zeros(gram.shape[0], len(receivers), dtype=F64)
-        unit[receivers, torch.arange(len(receivers))] = 1.0
-        own = torch.linalg.solve_triangular(factor, unit, upper=False)
-        return cls(u, factor, own / own.norm(dim=0))
+        return cls(u, factor, _own_directions(factor, receivers))
 
     def coordinates(self, values: Tensor) -> Tensor:
         """Uᵀv (N, S) for the receivers' vectors v (T, S), without each one's own column."""
@@ -412,7 +410,7 @@ def _sse(
     sse = 0.0
     for start in range(0, x.shape[0], chunk):
         xb = x[start : start + chunk].to(F64)
-        message = (psi_lib(xb) * psi).sum(-1) @ fit.weight[idx].T
+        message = _psi_features(psi_lib, psi)(xb)[..., 0] @ fit.weight[idx].T
         local = (phi_lib(xb[:, idx]) * fit.phi[idx]).sum(-1)
         sse += float(((y[start : start + chunk, idx].to(F64) - local - message) ** 2).sum())
     return sse
