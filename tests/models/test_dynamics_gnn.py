@@ -90,9 +90,11 @@ def test_random_start_trains_by_gradient(small_recording, tmp_path):
     datamodule.setup()
     batch = datamodule.batch(datamodule.split.train[:64])
     before = torch.nn.functional.mse_loss(model(batch["x"]), batch["target"]).item()
-    fit(model, small_recording, batches=150)
+    # 600 steps: the loss falls ~14-fold on every seed tried (0-3); 150 steps gave only 0.70-0.75 × on
+    # three of them, too close to a threshold to tell learning from noise.
+    fit(model, small_recording, batches=600)
     after = torch.nn.functional.mse_loss(model(batch["x"]), batch["target"]).item()
-    assert after < 0.7 * before
+    assert after < 0.2 * before
 
 
 def test_schedules_ramp_and_bad_weights_raise():
