@@ -121,6 +121,13 @@ class ActivityDataModule(L.LightningDataModule):
         rollout_steps: length of the reference trajectory of :meth:`rollout_reference`.
         shuffle_seed: seed of the per-epoch shuffling of training frames.
         allow_short: accept recordings with fewer frames than neurons.
+        expected_neurons: the number of neurons the recording must have; an activity saved
+            as [N, T] then raises instead of training as T neurons
+            (see :class:`ccnn.data.Recording`).
+
+    The recording is read and checked (keys, shapes, the split) when it is first needed:
+    under ``train.py`` that is when the model is built (its ``n_neurons`` comes from here),
+    so a bad file fails before any logger or W&B run starts.
     """
 
     def __init__(
@@ -134,6 +141,7 @@ class ActivityDataModule(L.LightningDataModule):
         rollout_steps: int = 1000,
         shuffle_seed: int = 0,
         allow_short: bool = False,
+        expected_neurons: int | None = None,
     ) -> None:
         super().__init__()
         if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
@@ -144,6 +152,7 @@ class ActivityDataModule(L.LightningDataModule):
         self.rollout_steps = rollout_steps
         self.shuffle_seed = shuffle_seed
         self.allow_short = allow_short
+        self.expected_neurons = expected_neurons
         self._recording: Recording | None = None
         self._positions: torch.Tensor | None = None
         self.split: TimeSplit | None = None
@@ -153,14 +162,17 @@ class ActivityDataModule(L.LightningDataModule):
         if self.path is None:
             raise ValueError("path: expected the path of a recording, got None")
         path = Path(self.path)
+        checks = {"allow_short": self.allow_short, "expected_neurons": self.expected_neurons}
         if path.is_dir():  # a cache folder of .npy files
-            return cache.load_folder(path, allow_short=self.allow_short)
-        return Recording.load(path, allow_short=self.allow_short)
+            return cache.load_folder(path, **checks)
+        return Recording.load(path, **checks)
 
     @property
     def recording(self) -> Recording:
+        """The recording, read and checked on first use (with its split: :meth:`setup`)."""
         if self._recording is None:
             self._recording = self.load_recording()
+            self.setup()
         return self._recording
 
     @property
@@ -183,8 +195,17 @@ class ActivityDataModule(L.LightningDataModule):
     def uses_finite_differences(self) -> bool:
         return self.recording.derivative is None
 
+    def prepare_data(self) -> None:
+        # Read and check the file before Lightning starts the loggers (a W&B run included).
+        _ = self.recording
+
     def setup(self, stage: str | None = None) -> None:
+        """Split the frames into blocks (:class:`TimeSplit`); once, whatever the stage."""
+        if self.split is not None:
+            return
         recording = self.recording
+        if self.split is not None:  # reading the recording just did it
+            return
         usable = recording.n_frames - (1 if self.uses_finite_differences else 0)
         if self.uses_finite_differences:
             warnings.warn(
@@ -245,11 +266,23 @@ class ActivityDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self._setup_split().test, shuffle=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """The test block, in time order (as ``test``)."""
+        return self._loader(self._setup_split().test, shuffle=False)
+
     def _setup_split(self) -> TimeSplit:
-        if self.split is None:
-            self.setup()
+        self.setup()
         assert self.split is not None
         return self.split
+
+    def __repr__(self) -> str:
+        # Never reads the file: jsonargparse and Lightning print datamodules in messages.
+        return (
+            f"{type(self).__name__}(path={self.path!r}, batch_size={self.batch_size}, "
+            f"val_fraction={self.val_fraction}, test_fraction={self.test_fraction}, gap={self.gap})"
+        )
+
+    __str__ = __repr__
 
     def rollout_reference(self, steps: int | None = None) -> dict[str, torch.Tensor]:
         """Start state and true trajectory from the beginning of the test block.

@@ -109,7 +109,9 @@ def cached_recording(
     return load_folder(folder, mmap=mmap), folder
 
 
-def load_folder(folder: Path, *, mmap: bool | None = None, allow_short: bool = False) -> Recording:
+def load_folder(
+    folder: Path, *, mmap: bool | None = None, allow_short: bool = False, expected_neurons: int | None = None
+) -> Recording:
     """Read a folder of ``.npy`` files; ``mmap=None`` maps the [T, N] arrays when together they
     exceed :data:`MMAP_THRESHOLD` bytes, and reads them into memory otherwise."""
     if mmap is None:
@@ -117,4 +119,4 @@ def load_folder(folder: Path, *, mmap: bool | None = None, allow_short: bool = F
             (folder / f"{key}.npy").stat().st_size for key in LARGE_KEYS if (folder / f"{key}.npy").exists()
         )
         mmap = large > MMAP_THRESHOLD
-    return Recording.load_dir(folder, mmap=mmap, allow_short=allow_short)
+    return Recording.load_dir(folder, mmap=mmap, allow_short=allow_short, expected_neurons=expected_neurons)

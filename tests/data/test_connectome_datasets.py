@@ -80,8 +80,13 @@ def test_load_connectome_by_id_and_with_transforms(mice):
     one = load_connectome("mice", subject, transforms=["log1p"])
     torch.testing.assert_close(one.weights, torch.log1p(mice[5].weights))
     assert one.meta["transforms"] == ["log1p"]
-    with pytest.raises(ValueError, match="subject: expected an index"):
+    with pytest.raises(ValueError, match=r"subject: expected a position in \[0, 32\)"):
         load_connectome("mice", 32)
+    # -1 is refused, not read as the last subject (it silently returned subject 31 before)
+    with pytest.raises(ValueError, match=r"subject: expected a position in \[0, 32\).*got -1"):
+        load_connectome("mice", -1)
+    # a NumPy integer is a position too
+    torch.testing.assert_close(load_connectome("mice", np.int64(5)).weights, mice[5].weights)
     with pytest.raises(ValueError, match="subject: expected one of"):
         load_connectome("mice", "sub-nobody")
 
