@@ -6,7 +6,8 @@ for ``api.wandb.ai``), the run goes offline instead of asking for a login. The o
 lands in ``<save_dir>/wandb/offline-run-*``; one message says so at the start, and W&B
 prints the ``wandb sync`` command that uploads it at the end. ``WANDB_MODE=offline`` /
 ``online`` / ``disabled`` are respected as set; ``configs/logger/csv.yaml`` replaces W&B
-altogether. Checkpoints become W&B artifacts only when the run is online.
+altogether. Checkpoints become W&B artifacts only when the run is online. A run that fails
+is finished at once and marked failed (exit code 1).
 """
 
 from __future__ import annotations
@@ -67,9 +68,20 @@ class WandbLogger(_LightningWandbLogger):
             log_model=False if offline else log_model,
             **kwargs,
         )
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)  # W&B warns that the setting is deprecated
         if told_offline:
             rank_zero_info(
                 f"W&B: no API key found, so this run is logged offline into {save_dir}/wandb/; "
                 "W&B prints the command that uploads it when the run ends. "
                 "WANDB_MODE=disabled or --config configs/logger/csv.yaml turn W&B off."
             )
+
+    def finalize(self, status: str) -> None:
+        """Close the W&B run: a failed or interrupted fit is recorded as failed (exit code 1)
+        and finished, so its files are complete, instead of being left open until exit."""
+        super().finalize(status)
+        if status != "success" and self._experiment is not None:
+            finish = getattr(self._experiment, "finish", None)
+            if callable(finish):
+                finish(exit_code=1)

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import yaml
-from wandb_records import offline_run
+from wandb_records import exit_code, offline_run
 
 from ccnn.cli import main
 
@@ -35,8 +36,8 @@ def dynamics_args(recording, root, *extra):
     ]
 
 
-def run_train(args, env_overrides, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+def run_train(args, env_overrides, tmp_path, returncode=0):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "CCNN_TRACEBACK"))}
     env.update(HOME=str(tmp_path), **env_overrides)  # no ~/.netrc: W&B has no API key
     result = subprocess.run(
         [sys.executable, "train.py", "fit", *args],
@@ -46,7 +47,7 @@ def run_train(args, env_overrides, tmp_path):
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == returncode, result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -180,3 +181,42 @@ def test_ddp_on_two_cpu_processes_matches_one_process(small_recording, tmp_path)
     assert two["type_accuracy"] == one["type_accuracy"] == 1.0
     for key in ("connectivity_r2", "connectivity_slope", "rollout_r2@400", "psi_error"):
         assert abs(two[key] - one[key]) < 1e-4, (key, one[key], two[key])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["text", "empty"])
+def test_a_bad_recording_gives_one_clean_error_and_starts_no_run(tmp_path, case):
+    path = tmp_path / f"{case}.npz"
+    if case == "text":
+        path.write_text("frame,neuron\n1,2\n")
+        extra, expected = [], f"error: {path}: not a readable .npz recording: the file is not a zip archive"
+    else:
+        np.savez(path, activity=np.zeros((0, 20), np.float32), dt=0.01)
+        extra, expected = ["--data.init_args.allow_short", "true"], "an empty recording"
+    root = tmp_path / "run"
+    output = run_train([*dynamics_args(path, root), *extra], {}, tmp_path, returncode=1)
+    assert expected in output
+    assert "Traceback" not in output and "allow_pickle" not in output
+    lines = output.strip().splitlines()
+    assert lines[-2].startswith("error: ") and "CCNN_TRACEBACK=1" in lines[-1]  # the message, then where
+    assert not root.exists()  # failed before any logger (or W&B run) started
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_after_wandb_started_is_finished_as_failed(small_recording, tmp_path):
+    root = tmp_path / "run"
+    args = dynamics_args(small_recording, root, "--model.init_args.learn_stimulus", "true")
+    output = run_train(args, {}, tmp_path, returncode=1)
+    assert "error: learn_stimulus: Ω* needs neuron positions" in output and "Traceback" not in output
+    (run,) = (root / "wandb").glob("offline-run-*")
+    assert exit_code(run) == 1  # closed and marked failed, not left open
+
+
+def test_data_warnings_are_given_once(small_recording, tmp_path, recwarn):
+    data = dict(np.load(small_recording))
+    no_derivative = tmp_path / "no_derivative.npz"
+    np.savez(no_derivative, **{k: v for k, v in data.items() if k != "derivative"})
+    main(["fit", *dynamics_args(no_derivative, tmp_path / "run", "--trainer.logger=false",
+                                "--trainer.enable_progress_bar=false")])  # fmt: skip
+    said = [str(w.message) for w in recwarn if "no 'derivative'" in str(w.message)]
+    assert len(said) == 1, said

@@ -51,3 +51,15 @@ def offline_run(run_dir: Path) -> tuple[dict, dict]:
             for item in record.config.update:
                 config[item.key] = json.loads(item.value_json)
     return summary, config
+
+
+def exit_code(run_dir: Path) -> int | None:
+    """The exit code an offline run was finished with (None: never finished)."""
+    (path,) = run_dir.glob("run-*.wandb")
+    code = None
+    for payload in _payloads(path.read_bytes()):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == "exit":
+            code = record.exit.exit_code
+    return code

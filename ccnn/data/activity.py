@@ -155,7 +155,7 @@ class ActivityDataModule(L.LightningDataModule):
         self.expected_neurons = expected_neurons
         self._recording: Recording | None = None
         self._positions: torch.Tensor | None = None
-        self.split: TimeSplit | None = None
+        self._split: TimeSplit | None = None
 
     # ------------------------------------------------------------------ the recording
     def load_recording(self) -> Recording:
@@ -201,10 +201,10 @@ class ActivityDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Split the frames into blocks (:class:`TimeSplit`); once, whatever the stage."""
-        if self.split is not None:
+        if self._split is not None:
             return
         recording = self.recording
-        if self.split is not None:  # reading the recording just did it
+        if self._split is not None:  # reading the recording just did it
             return
         usable = recording.n_frames - (1 if self.uses_finite_differences else 0)
         if self.uses_finite_differences:
@@ -213,10 +213,10 @@ class ActivityDataModule(L.LightningDataModule):
                 "(x[t+1] - x[t]) / dt",
                 stacklevel=2,
             )
-        self.split = TimeSplit(usable, self.val_fraction, self.test_fraction, self.gap)
-        if len(self.split.test) and len(self.split.test) <= self.rollout_steps:
+        split = self._split = TimeSplit(usable, self.val_fraction, self.test_fraction, self.gap)
+        if len(split.test) and len(split.test) <= self.rollout_steps:
             warnings.warn(
-                f"rollout_steps: the test block has {len(self.split.test)} frames, fewer than "
+                f"rollout_steps: the test block has {len(split.test)} frames, fewer than "
                 f"rollout_steps + 1 = {self.rollout_steps + 1}; rollouts will be shorter",
                 stacklevel=2,
             )
@@ -258,21 +258,26 @@ class ActivityDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=None, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._setup_split().train, shuffle=True)
+        return self._loader(self.split.train, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._setup_split().val, shuffle=False)
+        return self._loader(self.split.val, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._setup_split().test, shuffle=False)
+        return self._loader(self.split.test, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
         """The test block, in time order (as ``test``)."""
-        return self._loader(self._setup_split().test, shuffle=False)
+        return self._loader(self.split.test, shuffle=False)
 
-    def _setup_split(self) -> TimeSplit:
+    @property
+    def split(self) -> TimeSplit:
+        """The train / validation / test blocks (:class:`TimeSplit`), made on first use."""
         self.setup()
-        assert self.split is not None
+        assert self._split is not None
+        return self._split
+
+    def _setup_split(self) -> TimeSplit:  # the name callers used before ``split`` was a property
         return self.split
 
     def __repr__(self) -> str:
@@ -290,7 +295,7 @@ class ActivityDataModule(L.LightningDataModule):
         Returns a dict with ``start_frame`` (0-d long), ``x0`` [N], ``trajectory``
         [S + 1, N] (``trajectory[0] == x0``) and, when present, ``stimulus`` [S + 1, N].
         """
-        split = self._setup_split()
+        split = self.split
         if not len(split.test):
             raise ValueError("test_fraction: the rollout reference needs a test block, got test_fraction=0")
         steps = self.rollout_steps if steps is None else steps

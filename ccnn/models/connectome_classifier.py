@@ -138,6 +138,8 @@ class ConnectomeClassifier(L.LightningModule):
     #: What ``train.py`` checkpoints as "best", and the metrics of its end-of-fit summary.
     monitor = ("val/acc", "max")
     summary_metrics = ("val/acc", "val/f1", "val/loss")
+    #: The key of ``predict_step``'s output in ``predictions.npz``.
+    prediction_name = "probabilities"
 
     def __init__(
         self,

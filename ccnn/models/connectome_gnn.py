@@ -172,10 +172,10 @@ class ConnectomeGNN(L.LightningModule):
     * regression: ``train/loss``, ``train/mae``; ``val/…`` and ``test/…`` ``loss``, ``mae``
       and ``r2`` (:math:`R^2`).
 
-    ``monitor`` (what ``train.py`` checkpoints as "best") is read from the *class* by the
-    command line, so it is ``("val/acc", "max")``; a regression instance sets its own
-    ``monitor = ("val/loss", "min")`` and ``summary_metrics``, but on the command line pass
-    ``--checkpoint.monitor val/loss --checkpoint.mode min`` for ``task=regression``.
+    ``monitor`` (what ``train.py`` checkpoints as "best") is ``("val/acc", "max")`` for
+    classification and ``("val/loss", "min")`` for regression; the command line reads it
+    from :meth:`monitor_for` before the model is built. ``predict`` writes
+    ``probabilities`` (G, n_classes), or ``predictions`` (G,) for regression.
 
     Args:
         n_inputs: node features F (linked from the datamodule by ``train.py``).
@@ -207,6 +207,13 @@ class ConnectomeGNN(L.LightningModule):
     #: What ``train.py`` checkpoints as "best", and the metrics of its end-of-fit summary.
     monitor = ("val/acc", "max")
     summary_metrics = ("val/acc", "val/auroc", "val/f1", "val/loss")
+    #: The key of ``predict_step``'s output in ``predictions.npz``.
+    prediction_name = "probabilities"
+
+    @classmethod
+    def monitor_for(cls, task: str = "classification", **_: object) -> tuple[str, str]:
+        """The checkpoint metric of a model built with these arguments (read by ``train.py``)."""
+        return ("val/loss", "min") if task == "regression" else cls.monitor
 
     def __init__(
         self,
@@ -284,9 +291,10 @@ class ConnectomeGNN(L.LightningModule):
                 for stage in ("val", "test")
             )
         else:
-            # Instance attributes shadow the class's (the command line reads the class's).
-            self.monitor = ("val/loss", "min")
+            # Instance attributes shadow the class's.
+            self.monitor = self.monitor_for(task)
             self.summary_metrics = ("val/mae", "val/r2", "val/loss")
+            self.prediction_name = "predictions"
             self.train_metrics = MetricCollection({"mae": MeanAbsoluteError()}, prefix="train/")
             self.val_metrics, self.test_metrics = (
                 MetricCollection(

@@ -47,6 +47,7 @@ from torch import Tensor
 from torchmetrics import R2Score
 from torchmetrics.clustering import AdjustedRandScore
 
+from ccnn._format import format_metric
 from ccnn._io import atomic_write
 from ccnn.analysis import dynamics_plots as plots
 from ccnn.analysis.ground_truth import TrueDynamics, psi_plateau
@@ -326,7 +327,7 @@ class DynamicsGNN(L.LightningModule):
         self.start_diagnostics = diagnostics
         rank_zero_info(
             "regression start: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in diagnostics.items())
+            + ", ".join(f"{k} {format_metric(v)}" for k, v in diagnostics.items())
             + f" ({len(frames)} frames)"
         )
 
@@ -383,6 +384,20 @@ class DynamicsGNN(L.LightningModule):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._loss(batch, "test")
+
+    def predict_step(
+        self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Tensor]:
+        """The predicted derivative ``derivative`` (B, N) at the batch's frames ``frame`` (B,)."""
+        return {"frame": batch["frame"], "derivative": self(batch["x"], self.stimulus(batch))}
+
+    def prediction_extras(self) -> dict[str, Tensor]:
+        """For ``predictions.npz``: the Euler rollout from the first test frame, predicted
+        (``rollout``) and recorded (``rollout_recorded``), (S + 1, N) each."""
+        datamodule = self._datamodule()
+        run = self.rollout(datamodule)
+        start = torch.tensor(int(datamodule.split.test[0]))
+        return {"rollout_start_frame": start, "rollout": run["predicted"], "rollout_recorded": run["true"]}
 
     def _epoch_end(self, stage: str) -> None:
         if self.trainer.sanity_checking:
@@ -544,7 +559,7 @@ class DynamicsGNN(L.LightningModule):
                 ((psi - psi_true_rows).norm(dim=1) / psi_true_rows.norm(dim=1)).mean()
             )
             arrays.update(psi=psi.cpu(), psi_true=psi_true.cpu())
-        if len(datamodule._setup_split().test) > max(self.hparams.rollout_horizons):
+        if len(datamodule.split.test) > max(self.hparams.rollout_horizons):
             run = self.rollout(datamodule)
             rollout = RolloutR2(self.hparams.rollout_horizons).to(self.device)
             rollout.update(run["predicted"], run["true"])
@@ -556,9 +571,7 @@ class DynamicsGNN(L.LightningModule):
             arrays.update(rollout=run, rollout_curve=curve.cpu())
             if self.stimulus_field is not None and recording.stimulus is not None:
                 placed = ~torch.as_tensor(np.asarray(recording.positions)).isnan().any(1)
-                frames = datamodule._setup_split().train[
-                    :: max(1, len(datamodule._setup_split().train) // 500)
-                ]
+                frames = datamodule.split.train[:: max(1, len(datamodule.split.train) // 500)]
                 learned_omega = self.learned_stimulus(
                     torch.as_tensor(frames, device=self.device),
                     torch.as_tensor(np.asarray(recording.positions), device=self.device, dtype=self.dtype),
@@ -685,5 +698,5 @@ class DynamicsGNN(L.LightningModule):
             return
         metrics = self.export(directory, self._datamodule())
         keys = ("connectivity_r2", "type_accuracy", "rollout_r2@400", "rollout_r2@800")
-        summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)
+        summary = ", ".join(f"{k} {format_metric(metrics[k])}" for k in keys if k in metrics)
         rank_zero_info(f"dynamics GNN: {summary or 'done'}; exports in {directory}")

@@ -264,10 +264,13 @@ def test_val_and_test_loaders_are_sequential(tmp_path):
 
 def test_loaders_call_setup_when_needed(tmp_path):
     dm = ActivityDataModule(saved(random_recording(), tmp_path), batch_size=16, rollout_steps=5)
-    assert dm.split is None
+    assert dm._recording is None and dm._split is None  # nothing read at construction
     order = np.concatenate(frames_of(dm.train_dataloader()))
-    assert dm.split is not None
+    assert dm._split is not None
     np.testing.assert_array_equal(np.sort(order), dm.split.train)
+    # ``split`` itself reads the file and splits it on first use
+    fresh = ActivityDataModule(saved(random_recording(), tmp_path), batch_size=16, rollout_steps=5)
+    np.testing.assert_array_equal(fresh.split.train, dm.split.train)
 
 
 @pytest.mark.parametrize("n_block", [99, 100, 101, 7])

@@ -1,0 +1,7 @@
+"""Lightning callbacks that ``train.py`` adds to every run (they work with any Trainer too)."""
+
+from ccnn.callbacks.epoch_seed import EpochSeed, epoch_seed
+from ccnn.callbacks.evaluation_writer import EvaluationWriter
+from ccnn.callbacks.run_summary import RunSummary
+
+__all__ = ["EpochSeed", "EvaluationWriter", "RunSummary", "epoch_seed"]
