@@ -126,10 +126,12 @@ class EvaluationWriter(Callback):
             order = np.argsort(arrays[order_key], kind="stable")
             rows = len(order)
             arrays = {k: v[order] if len(v) == rows else v for k, v in arrays.items()}
+        if not trainer.is_global_zero:
+            return
         extras = getattr(pl_module, "prediction_extras", None)
         if callable(extras):
             arrays.update({k: _numpy(v) for k, v in extras().items()})
-        if not trainer.is_global_zero or not arrays:
+        if not arrays:
             return
         path = write_new(
             self._directory(trainer) / "predictions.npz", lambda handle: np.savez(handle, **arrays)

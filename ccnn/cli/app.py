@@ -71,11 +71,14 @@ class CCNNCLI(LightningCLI):
         config = self.config[subcommand] if subcommand else self.config
         resolve_defaults(config)
         if subcommand:  # a command runs: choose its directory and checkpoint (ccnn.cli.runs)
-            root = config.trainer.get("default_root_dir") or _default_root(config.model)
+            root = Path(config.trainer.get("default_root_dir") or _default_root(config.model))
             self.plan = plan_run(subcommand, root, config.get("ckpt_path"))
+            # The saved config names the fit's own folder (so that --ckpt_path last resumes that
+            # run); an evaluation's names the run it evaluated.
+            self._saved_root = self.plan.directory if subcommand == "fit" else root
             config.trainer.default_root_dir = str(self.plan.directory)
             config.ckpt_path = self.plan.ckpt_path
-            if self.plan.directory != Path(root):
+            if subcommand == "fit" and self.plan.directory != root:
                 rank_zero_info(f"{root} already holds a run: this run goes to {self.plan.directory}")
             elif self.plan.resumed:
                 rank_zero_info(f"resuming the run in {root} from {self.plan.ckpt_path}")
@@ -83,6 +86,8 @@ class CCNNCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         saved = config.clone()  # the run as configured, before the paths derived below
+        if self.plan is not None:
+            saved.trainer.default_root_dir = str(self._saved_root)
         root = config.trainer.get("default_root_dir") or _default_root(config.model)
         config.trainer.default_root_dir = str(root)
         logger = config.trainer.get("logger")

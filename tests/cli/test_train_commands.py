@@ -86,6 +86,10 @@ def test_validate_test_and_predict_write_inside_the_run_and_overwrite_nothing(di
     last_val = [row for row in logged if row["val/acc"]][-1]
     assert validate["metrics"]["val/acc"] == pytest.approx(float(last_val["val/acc"]), abs=1e-6)
     assert validate["checkpoint"].endswith("last.ckpt")
+    # an evaluation's saved config names the run it evaluated: it re-runs into validate-2/
+    saved = yaml.safe_load((digits_run / "validate" / "config.yaml").read_text())
+    assert saved["trainer"]["default_root_dir"] == str(digits_run)
+    assert saved["ckpt_path"] == str(digits_run / "checkpoints" / "last.ckpt")
     # predictions: class probabilities of the test split, in its order, with the labels
     with np.load(digits_run / "predict" / "predictions.npz") as predictions:
         probabilities, target, index = (
@@ -180,3 +184,14 @@ def test_a_misspelled_key_in_a_config_file_is_named_as_such(capsys, tmp_path):
         main(["fit", "--config", DIGITS, "--config", str(bad)])
     err = capsys.readouterr().err
     assert "unknown key (in a config file) trainer.max_epohcs; did you mean trainer.max_epochs?" in err
+
+
+def test_a_config_without_a_root_gets_runs_slash_its_registry_name(tmp_path, monkeypatch):
+    config = yaml.safe_load(Path(DIGITS).read_text())
+    del config["trainer"]["default_root_dir"]
+    path = tmp_path / "no_root.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="untrained weights"):  # evaluating without --ckpt_path
+        main(["validate", "--config", str(path), "--trainer.logger=false", *QUIET])
+    assert (tmp_path / "runs" / "connectome_mlp" / "validate" / "metrics.json").exists()
