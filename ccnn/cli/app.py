@@ -95,8 +95,9 @@ class CCNNCLI(LightningCLI):
         if isinstance(logger, Namespace) and isinstance(logger.get("init_args"), Namespace):
             if logger.init_args.get("save_dir") in (None, "runs"):
                 logger.init_args.save_dir = str(root)
-        if config.checkpoint.dirpath is None:
-            config.checkpoint.dirpath = str(Path(root) / "checkpoints")
+        if config.checkpoint.dirpath is None:  # an evaluation's are those of the run it evaluates
+            run = self._saved_root if self.plan is not None else root
+            config.checkpoint.dirpath = str(Path(run) / "checkpoints")
         name = self.plan.config_name if self.plan is not None else "config.yaml"
         self.save_config_kwargs = {"config_filename": name, "saved_config": saved}
 

@@ -195,3 +195,25 @@ def test_a_config_without_a_root_gets_runs_slash_its_registry_name(tmp_path, mon
     with pytest.warns(UserWarning, match="untrained weights"):  # evaluating without --ckpt_path
         main(["validate", "--config", str(path), "--trainer.logger=false", *QUIET])
     assert (tmp_path / "runs" / "connectome_mlp" / "validate" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_predictions_under_ddp_are_gathered_into_one_file_in_dataset_order(digits_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = str(digits_run / "config.yaml")
+    main(["predict", "--config", config, "--ckpt_path=last", *QUIET])  # one process
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    result = subprocess.run(
+        [sys.executable, "train.py", "predict", "--config", config, "--ckpt_path=last", *QUIET,
+         "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    single, gathered = sorted(digits_run.glob("predict*/predictions.npz"))[-2:]
+    with np.load(single) as one, np.load(gathered) as two:
+        assert one.files == two.files
+        for key in one.files:
+            np.testing.assert_allclose(two[key], one[key], rtol=1e-6, atol=1e-7, err_msg=key)
