@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import re
 import sys
 from typing import Any, NoReturn
@@ -67,8 +68,8 @@ class CCNNArgumentParser(LightningArgumentParser):
     """``LightningArgumentParser`` with :func:`explain_error` messages and resolved dumps."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not self.exit_on_error:
-            super().error(message, ex)
+        if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG"):
+            super().error(message, ex)  # raises, as jsonargparse does then
         parser = getattr(ex, "subcommand_parser", None) or self
         sys.stderr.write(explain_error(message, parser) + "\n")
         self.exit(2)
