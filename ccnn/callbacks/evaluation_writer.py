@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ccnn._format import format_duration, format_metric
 from ccnn._io import write_new
+from ccnn.callbacks.run_summary import logged_scalars
 
 __all__ = ["EvaluationWriter"]
 
@@ -49,7 +50,6 @@ class EvaluationWriter(Callback):
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = directory
-        self.paths: list[Path] = []
 
     def _directory(self, trainer: L.Trainer) -> Path:
         return Path(self.directory if self.directory is not None else trainer.default_root_dir)
@@ -68,19 +68,14 @@ class EvaluationWriter(Callback):
         self._write_metrics(trainer, "test", "test/")
 
     def _write_metrics(self, trainer: L.Trainer, stage: str, prefix: str) -> None:
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if name.startswith(prefix) and value.numel() == 1
-        }
         if not trainer.is_global_zero:
             return
+        metrics = logged_scalars(trainer, (prefix,))
         record = {"checkpoint": trainer.ckpt_path, "metrics": metrics}
         path = write_new(
             self._directory(trainer) / "metrics.json",
             lambda handle: handle.write(json.dumps(record, indent=2).encode()),
         )
-        self.paths.append(path)
         elapsed = time.perf_counter() - getattr(self, "_started", time.perf_counter())
         shown = " | ".join(f"{k} {format_metric(v)}" for k, v in sorted(metrics.items())[:6])
         rank_zero_info(
@@ -136,7 +131,6 @@ class EvaluationWriter(Callback):
         path = write_new(
             self._directory(trainer) / "predictions.npz", lambda handle: np.savez(handle, **arrays)
         )
-        self.paths.append(path)
         shapes = ", ".join(f"{key} {tuple(value.shape)}" for key, value in arrays.items())
         rank_zero_info(f"predict done: {shapes} | checkpoint {trainer.ckpt_path} | predictions {path}")
 

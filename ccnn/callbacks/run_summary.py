@@ -10,7 +10,16 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ccnn._format import format_duration, format_metric
 
-__all__ = ["RunSummary", "format_duration", "format_metric"]
+__all__ = ["RunSummary", "logged_scalars"]
+
+
+def logged_scalars(trainer: L.Trainer, prefixes: tuple[str, ...]) -> dict[str, float]:
+    """The scalar metrics the trainer holds under any of ``prefixes`` (e.g. ``("val/",)``)."""
+    return {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(prefixes) and value.numel() == 1
+    }
 
 
 class RunSummary(Callback):
@@ -24,11 +33,7 @@ class RunSummary(Callback):
         self._started = time.perf_counter()
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if name.startswith(("val/", "test/")) and value.numel() == 1
-        }
+        metrics = logged_scalars(trainer, ("val/", "test/"))
         keys = [k for k in getattr(pl_module, "summary_metrics", ()) if k in metrics] or sorted(metrics)[:5]
         elapsed = time.perf_counter() - getattr(self, "_started", time.perf_counter())
         parts = [f"fit done in {format_duration(elapsed)}"]

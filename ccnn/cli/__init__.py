@@ -21,8 +21,9 @@ Defaults that every run gets:
 - run directories that never overwrite one another (:mod:`ccnn.cli.runs`): a new ``fit``
   takes ``default_root_dir`` if it is empty, else ``<default_root_dir>-2``, ...;
   ``fit --ckpt_path last`` resumes the run in ``default_root_dir``; ``validate`` / ``test`` /
-  ``predict --ckpt_path last|best`` evaluate it and write ``metrics.<stage>.json`` /
-  ``predictions.npz`` beside it (:class:`ccnn.callbacks.EvaluationWriter`);
+  ``predict --ckpt_path last|best`` evaluate it, each in a folder of its own inside the run
+  (``<run>/predict``, ...) with ``metrics.json`` / ``predictions.npz``
+  (:class:`ccnn.callbacks.EvaluationWriter`);
 - a rich progress bar, a one-line summary at the end of ``fit``, and input errors as one
   message (:mod:`ccnn.cli.errors`), misspelled options with a suggestion (:mod:`ccnn.cli.parser`).
 """

@@ -35,13 +35,12 @@ class LoggedSaveConfigCallback(SaveConfigCallback):
     def __init__(self, *args: Any, saved_config: Namespace | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
         self.saved_config = saved_config
-        self.path: Path | None = None
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         config = self.saved_config if self.saved_config is not None else self.config
         text = self.parser.dump(config, skip_none=False, skip_check=True)
         target = Path(trainer.default_root_dir) / self.config_filename
-        self.path = write_new(target, lambda handle: handle.write(text.encode()))
+        write_new(target, lambda handle: handle.write(text.encode()))
         for logger in trainer.loggers:
             logger.log_hyperparams({"config": yaml.safe_load(text)})
 
@@ -85,18 +84,17 @@ class CCNNCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        saved = config.clone()  # the run as configured, before the paths derived below
-        if self.plan is not None:
-            saved.trainer.default_root_dir = str(self._saved_root)
         root = config.trainer.get("default_root_dir") or _default_root(config.model)
         config.trainer.default_root_dir = str(root)
+        run = self._saved_root if self.plan is not None else root  # the run written or evaluated
+        saved = config.clone()  # the run as configured, before the paths derived below
+        saved.trainer.default_root_dir = str(run)
         logger = config.trainer.get("logger")
         # Loggers whose save_dir is left at null (or "runs") write into the run directory.
         if isinstance(logger, Namespace) and isinstance(logger.get("init_args"), Namespace):
             if logger.init_args.get("save_dir") in (None, "runs"):
                 logger.init_args.save_dir = str(root)
         if config.checkpoint.dirpath is None:  # an evaluation's are those of the run it evaluates
-            run = self._saved_root if self.plan is not None else root
             config.checkpoint.dirpath = str(Path(run) / "checkpoints")
         name = self.plan.config_name if self.plan is not None else "config.yaml"
         self.save_config_kwargs = {"config_filename": name, "saved_config": saved}

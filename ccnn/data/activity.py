@@ -169,10 +169,11 @@ class ActivityDataModule(L.LightningDataModule):
 
     @property
     def recording(self) -> Recording:
-        """The recording, read and checked on first use (with its split: :meth:`setup`)."""
+        """The recording, read and checked on first use, together with its split (:attr:`split`)."""
         if self._recording is None:
-            self._recording = self.load_recording()
-            self.setup()
+            recording = self.load_recording()
+            self._split = self._time_split(recording)
+            self._recording = recording
         return self._recording
 
     @property
@@ -200,26 +201,28 @@ class ActivityDataModule(L.LightningDataModule):
         _ = self.recording
 
     def setup(self, stage: str | None = None) -> None:
-        """Split the frames into blocks (:class:`TimeSplit`); once, whatever the stage."""
-        if self._split is not None:
-            return
-        recording = self.recording
-        if self._split is not None:  # reading the recording just did it
-            return
-        usable = recording.n_frames - (1 if self.uses_finite_differences else 0)
-        if self.uses_finite_differences:
+        """Read the recording and split its frames into blocks; once, whatever the stage."""
+        _ = self.recording
+
+    def _time_split(self, recording: Recording) -> TimeSplit:
+        """The blocks of ``recording`` (:class:`TimeSplit`); warns, once per file, about what it lacks."""
+        finite_differences = recording.derivative is None
+        if finite_differences:
             warnings.warn(
                 f"{self.path}: the recording has no 'derivative'; targets are forward differences "
                 "(x[t+1] - x[t]) / dt",
-                stacklevel=2,
+                stacklevel=3,
             )
-        split = self._split = TimeSplit(usable, self.val_fraction, self.test_fraction, self.gap)
+        split = TimeSplit(
+            recording.n_frames - finite_differences, self.val_fraction, self.test_fraction, self.gap
+        )
         if len(split.test) and len(split.test) <= self.rollout_steps:
             warnings.warn(
                 f"rollout_steps: the test block has {len(split.test)} frames, fewer than "
                 f"rollout_steps + 1 = {self.rollout_steps + 1}; rollouts will be shorter",
-                stacklevel=2,
+                stacklevel=3,
             )
+        return split
 
     # ------------------------------------------------------------------ batches
     def batch(self, frames: np.ndarray | Sequence[int]) -> dict[str, torch.Tensor]:
@@ -273,12 +276,9 @@ class ActivityDataModule(L.LightningDataModule):
     @property
     def split(self) -> TimeSplit:
         """The train / validation / test blocks (:class:`TimeSplit`), made on first use."""
-        self.setup()
+        _ = self.recording
         assert self._split is not None
         return self._split
-
-    def _setup_split(self) -> TimeSplit:  # the name callers used before ``split`` was a property
-        return self.split
 
     def __repr__(self) -> str:
         # Never reads the file: jsonargparse and Lightning print datamodules in messages.
