@@ -26,7 +26,7 @@ import time
 import torch
 
 from ccnn.data import simulate_assembly, simulate_assembly_trials
-from ccnn.data.simulation import BASELINE_TYPE_PARAMS, lorentz_connectivity
+from ccnn.data.activity.simulation import BASELINE_TYPE_PARAMS, lorentz_connectivity
 
 
 def matvec_seconds_per_step(weights: torch.Tensor, steps: int) -> float:

@@ -82,3 +82,8 @@ def write_new(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Pat
             except FileExistsError:
                 pass  # taken between the check and the link: try the next number
         number += 1
+
+
+def cache_dir() -> Path:
+    """ccnn's cache folder: ``$CCNN_CACHE``, or ``~/.cache/ccnn`` (simulations, package data)."""
+    return Path(os.environ.get("CCNN_CACHE") or Path.home() / ".cache" / "ccnn")

@@ -8,7 +8,7 @@ Every function returns a :class:`matplotlib.figure.Figure` built without pyplot,
 this module or plotting never switches a notebook's backend or leaves pyplot figures open.
 nilearn (which imports pyplot) is only imported when a glass brain is drawn.
 
-Orientation follows :class:`~ccnn.data.connectome.Connectome`: ``weights[i, j]`` is the
+Orientation follows :class:`~ccnn.data.connectomes.connectome.Connectome`: ``weights[i, j]`` is the
 connection from source ``j`` to target ``i``, so the heat map has targets on its rows and
 sources on its columns.
 """
@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 
 from ccnn._io import atomic_write
 from ccnn._validation import describe
-from ccnn.data.connectome import Connectome
+from ccnn.data.connectomes.connectome import Connectome
 
 __all__ = ["plot_adjacency", "plot_connectome", "plot_glass_brain"]
 

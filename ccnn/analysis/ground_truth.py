@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ccnn.data.recording import Recording
+from ccnn.data.activity.recording import Recording
 
 __all__ = ["TrueDynamics", "psi_plateau"]
 

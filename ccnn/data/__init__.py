@@ -1,21 +1,37 @@
-"""Connectomes, recordings, simulators and LightningDataModules."""
+"""Connectomes, neural activity and tasks, with their LightningDataModules.
 
-from ccnn.data.activity import ActivityDataModule, SimulatedActivityDataModule, TimeSplit
-from ccnn.data.connectome import Connectome
-from ccnn.data.connectome_datamodule import ConnectomeDataModule
-from ccnn.data.connectome_datasets import DATASETS, ConnectomeCohort, load_connectome, load_connectome_cohort
-from ccnn.data.connectome_transforms import parse_transforms
-from ccnn.data.digits import DigitsDataModule
-from ccnn.data.movies import procedural_movie
-from ccnn.data.recording import Recording
-from ccnn.data.registry import get, list_datamodules, register
-from ccnn.data.simulation import (
+``ccnn.data.connectomes`` (the :class:`Connectome` container, public connectomes, transforms,
+connectome datamodules), ``ccnn.data.activity`` (recordings, the simulator, its cache, activity
+datamodules) and ``ccnn.data.tasks`` (task datamodules). Their public names are re-exported
+here; the module paths from before the split (``ccnn.data.recording``, ...) still import.
+"""
+
+from ccnn.data import _moved
+from ccnn.data.activity import (
     BASELINE_TYPE_PARAMS,
+    ActivityDataModule,
+    Recording,
+    SimulatedActivityDataModule,
+    TimeSplit,
     lorentz_connectivity,
+    procedural_movie,
     simulate_assembly,
     simulate_assembly_trials,
     type_grid,
 )
+from ccnn.data.connectomes import (
+    DATASETS,
+    Connectome,
+    ConnectomeCohort,
+    ConnectomeDataModule,
+    load_connectome,
+    load_connectome_cohort,
+    parse_transforms,
+)
+from ccnn.data.registry import get, list_datamodules, register
+from ccnn.data.tasks import DigitsDataModule
+
+_moved.install()
 
 register("activity")(ActivityDataModule)
 register("simulated_activity")(SimulatedActivityDataModule)

@@ -188,7 +188,7 @@ class DynamicsGNN(L.LightningModule):
         self.phi_terms = phi_terms
         edge_index = None
         if connectome is not None:
-            from ccnn.data.connectome import Connectome
+            from ccnn.data.connectomes.connectome import Connectome
 
             edge_index = Connectome.load(connectome).to_pyg().edge_index
         self.network = DynamicsNetwork(

@@ -19,7 +19,7 @@ from ccnn.analysis.connectome_plots import (
     plot_connectome,
     plot_glass_brain,
 )
-from ccnn.data.connectome import Connectome
+from ccnn.data.connectomes.connectome import Connectome
 
 BLOCKS = np.array([2, 0, 1, 2, 0, 1, 1, 2, 0, 2])  # shuffled, with ties: the sort must be stable
 NAMES = ["visual", "motor", "frontal"]
@@ -209,7 +209,7 @@ import matplotlib
 assert matplotlib.get_backend() == "pdf"
 import numpy as np
 from ccnn.analysis.connectome_plots import plot_connectome
-from ccnn.data.connectome import Connectome
+from ccnn.data.connectomes.connectome import Connectome
 rng = np.random.default_rng(0)
 plot_connectome(Connectome(rng.random((6, 6)), node_attrs={"block": [0, 0, 1, 1, 2, 2]}))
 assert "nilearn.plotting" not in sys.modules

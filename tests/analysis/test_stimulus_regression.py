@@ -4,7 +4,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from ccnn.analysis.stimulus_regression import _neighbour_mean, regress_stimulated_dynamics
-from ccnn.data.simulation import simulate_assembly
+from ccnn.data.activity.simulation import simulate_assembly
 from ccnn.nn.function_library import FunctionLibrary
 
 F64 = torch.float64

@@ -16,10 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-import ccnn.data.cache
+import ccnn.data.activity.cache
 from ccnn.data import Recording, simulate_assembly
-from ccnn.data.activity import ActivityDataModule, SimulatedActivityDataModule, TimeSplit, _FrameBatches
-from ccnn.data.cache import cached_recording
+from ccnn.data.activity.cache import cached_recording
+from ccnn.data.activity.datamodule import (
+    ActivityDataModule,
+    SimulatedActivityDataModule,
+    TimeSplit,
+    _FrameBatches,
+)
 
 DT = 0.01
 
@@ -522,7 +527,7 @@ def test_memory_mapped_cache_entry(cache_env, monkeypatch):
     assert isinstance(mapped.derivative, np.memmap)
     np.testing.assert_array_equal(mapped.activity, recording.activity)
 
-    monkeypatch.setattr(ccnn.data.cache, "MMAP_THRESHOLD", 0)
+    monkeypatch.setattr(ccnn.data.activity.cache, "MMAP_THRESHOLD", 0)
     again, same = cached_recording({"test": "mmap"}, build)
     assert same == folder and len(builds) == 1
     assert isinstance(again.activity, np.memmap)
@@ -540,7 +545,7 @@ def test_memory_mapped_cache_entry(cache_env, monkeypatch):
     start = int(dm.split.test[0])
     np.testing.assert_array_equal(ref["trajectory"].numpy(), recording.activity[start : start + 6])
 
-    monkeypatch.setattr(ccnn.data.cache, "MMAP_THRESHOLD", 1 << 30)
+    monkeypatch.setattr(ccnn.data.activity.cache, "MMAP_THRESHOLD", 1 << 30)
     read = make_dm(folder)
     assert not isinstance(read.recording.activity, np.memmap)
 

@@ -1,4 +1,4 @@
-"""Tests for :mod:`ccnn.data.connectome`, checked against NumPy, SciPy and PyG references."""
+"""Tests for :mod:`ccnn.data.connectomes.connectome`, checked against NumPy, SciPy and PyG references."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-import ccnn.data.connectome as connectome_module
-from ccnn.data.connectome import Connectome
+import ccnn.data.connectomes.connectome as connectome_module
+from ccnn.data.connectomes.connectome import Connectome
 
 # Directed 4-node example; weights[i, j] is the connection j -> i.
 #   0 -> 1 (2.0), 0 -> 2 (-3.0), 1 -> 0 (0.5), 2 -> 3 (1.0), 3 -> 3 (-0.25), 3 -> 1 (2.0)

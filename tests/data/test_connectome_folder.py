@@ -1,4 +1,4 @@
-"""Tests for cohorts read from a user's folder by :mod:`ccnn.data.connectome_datasets`."""
+"""Tests for cohorts read from a user's folder by :mod:`ccnn.data.connectomes.datasets`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.io import savemat
 
-from ccnn.data.connectome import Connectome
-from ccnn.data.connectome_datasets import ConnectomeCohort, load_connectome, load_connectome_cohort
+from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.datasets import ConnectomeCohort, load_connectome, load_connectome_cohort
 
 N = 5
 

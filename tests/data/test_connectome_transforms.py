@@ -1,4 +1,4 @@
-"""Tests for :mod:`ccnn.data.connectome_transforms`, checked against NumPy / SciPy hand computations."""
+"""Tests for :mod:`ccnn.data.connectomes.transforms`, checked against NumPy / SciPy hand computations."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import rankdata
 
-from ccnn.data.connectome import Connectome
-from ccnn.data.connectome_transforms import (
+from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.transforms import (
     TRANSFORMS,
     Binarise,
     Compose,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ccnn.data import ActivityDataModule, Recording, simulate_assembly
-from ccnn.data.recording import lag1_correlations
+from ccnn.data.activity.recording import lag1_correlations
 
 
 @pytest.fixture(scope="module")

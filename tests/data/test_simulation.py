@@ -20,8 +20,8 @@ from ccnn.data import (
     simulate_assembly_trials,
     type_grid,
 )
-from ccnn.data.cache import cached_recording, config_key
-from ccnn.data.simulation import lorentz_scaling_exponent
+from ccnn.data.activity.cache import cached_recording, config_key
+from ccnn.data.activity.simulation import lorentz_scaling_exponent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -347,7 +347,7 @@ def test_cache_builds_once_and_regenerates_corrupted_entries(tmp_path, monkeypat
 def run_cli(args, cache):
     env = {**os.environ, "CCNN_CACHE": str(cache)}
     return subprocess.run(
-        [sys.executable, "-m", "ccnn.data.simulate", *args],
+        [sys.executable, "-m", "ccnn.data.activity.simulate", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -379,7 +379,7 @@ def test_command_line_writes_a_recording_from_a_config(tmp_path):
     "config", sorted((ROOT / "configs" / "simulation").glob("*.yaml")), ids=lambda p: p.stem
 )
 def test_every_simulation_config_parses_and_runs_small(config):
-    from ccnn.data.simulate import config_from_args, simulate_from_config, simulation_parser
+    from ccnn.data.activity.simulate import config_from_args, simulate_from_config, simulation_parser
 
     settings = config_from_args(simulation_parser().parse_args(["--config", str(config), "--out", "x.npz"]))
     settings.update(n_neurons=64, n_frames=10, warmup=2)

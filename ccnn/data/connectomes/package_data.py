@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ccnn.data.cache import cache_dir
+from ccnn._io import cache_dir
 
 __all__ = ["PackageSource", "package_data"]
 

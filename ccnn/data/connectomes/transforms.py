@@ -31,7 +31,7 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from ccnn.data.connectome import Connectome
+from ccnn.data.connectomes.connectome import Connectome
 
 __all__ = [
     "TRANSFORMS",

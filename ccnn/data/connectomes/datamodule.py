@@ -33,8 +33,8 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from ccnn.data._split_loaders import SplitLoaders
-from ccnn.data.connectome import Connectome
-from ccnn.data.connectome_datasets import ConnectomeCohort, load_connectome_cohort
+from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.datasets import ConnectomeCohort, load_connectome_cohort
 
 __all__ = ["NODE_FEATURES", "ConnectomeDataModule"]
 
@@ -73,7 +73,7 @@ class ConnectomeDataModule(SplitLoaders, L.LightningDataModule):
         task: ``"classification"`` (targets become class indices in sorted label order) or
             ``"regression"`` (numeric targets).
         node_features: one kind or a list, from :data:`NODE_FEATURES`.
-        transforms: applied to every connectome (:func:`ccnn.data.connectome_transforms.parse_transforms`),
+        transforms: applied to every connectome (:func:`ccnn.data.connectomes.transforms.parse_transforms`),
             e.g. ``["log1p", "normalise:max"]``.
         n_folds: folds of the outer cross-validation (ignored with ``leave_one_out``).
         fold: which fold is the test set, in ``[0, n_folds)`` (or ``[0, subjects)`` for LOO).

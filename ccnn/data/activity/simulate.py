@@ -1,7 +1,7 @@
 """Command line: simulate a neural assembly from a YAML config and write a recording.
 
     ccnn-simulate --config configs/simulation/baseline.yaml --out rec.npz
-    python -m ccnn.data.simulate --config ... --out ... [--n_frames 20000] [--no-cache]
+    python -m ccnn.data.activity.simulate --config ... --out ... [--n_frames 20000] [--no-cache]
 
 Every argument of :func:`ccnn.data.simulate_assembly` can be set in the YAML file or on
 the command line. Results are cached under ``$CCNN_CACHE`` (default ``~/.cache/ccnn``),
@@ -18,9 +18,9 @@ from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from ccnn.data.cache import cached_recording
-from ccnn.data.recording import Recording
-from ccnn.data.simulation import simulate_assembly_trials
+from ccnn.data.activity.cache import cached_recording
+from ccnn.data.activity.recording import Recording
+from ccnn.data.activity.simulation import simulate_assembly_trials
 
 
 def simulation_parser() -> ArgumentParser:

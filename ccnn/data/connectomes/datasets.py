@@ -1,7 +1,7 @@
 r"""Real diffusion-MRI connectomes, offline: public cohorts and a user's own folder.
 
 =============  ===========================================================================
-name           contents (source package, read by :mod:`ccnn.data.package_data`)
+name           contents (source package, read by :mod:`ccnn.data.connectomes.package_data`)
 =============  ===========================================================================
 ``"hcp"``      7 Human Connectome Project subjects, AAL2 atlas (94 regions): structural
                connectivity (streamline counts, ``DTI_CM``), fibre lengths in mm
@@ -48,9 +48,9 @@ import torch
 from scipy.io import loadmat
 from torch import Tensor
 
-from ccnn.data.connectome import Connectome
-from ccnn.data.connectome_transforms import parse_transforms
-from ccnn.data.package_data import PackageSource, package_data
+from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.package_data import PackageSource, package_data
+from ccnn.data.connectomes.transforms import parse_transforms
 
 __all__ = ["DATASETS", "ConnectomeCohort", "load_connectome", "load_connectome_cohort"]
 
@@ -391,7 +391,7 @@ def load_connectome_cohort(
         name: ``"hcp"``, ``"gw"``, ``"mice"``, ``"hagmann66"``, or a folder of per-subject
             matrices (one file per subject, rows = targets; ``.edgelist`` lines are
             ``source target [weight]``).
-        transforms: applied to each connectome (:func:`~ccnn.data.connectome_transforms.parse_transforms`).
+        transforms: applied to each connectome (:func:`~ccnn.data.connectomes.transforms.parse_transforms`).
         participants: the folder's participants table (default: ``participants.tsv`` or
             ``.csv`` inside it); a file belongs to the subject whose id is its name, or a
             prefix of it followed by ``_``, ``-`` or ``.`` (``sub-01_dti.csv`` → ``sub-01``).

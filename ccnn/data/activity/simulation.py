@@ -36,8 +36,8 @@ from ccnn._validation import (
     describe,
     resolve_generator,
 )
-from ccnn.data.movies import procedural_movie
-from ccnn.data.recording import Recording
+from ccnn.data.activity.movies import procedural_movie
+from ccnn.data.activity.recording import Recording
 
 __all__ = [
     "BASELINE_TYPE_PARAMS",

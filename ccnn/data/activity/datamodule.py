@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from ccnn.data import cache
-from ccnn.data.recording import Recording
-from ccnn.data.simulation import BASELINE_TYPE_PARAMS
+from ccnn.data.activity import cache
+from ccnn.data.activity.recording import Recording
+from ccnn.data.activity.simulation import BASELINE_TYPE_PARAMS
 
 __all__ = ["ActivityDataModule", "SimulatedActivityDataModule", "TimeSplit"]
 
@@ -110,7 +110,7 @@ class ActivityDataModule(L.LightningDataModule):
     (:class:`TimeSplit`). Under DDP every rank reads a disjoint shard of each block. The
     test block also gives the start state and the true trajectory for rollouts
     (:meth:`rollout_reference`). The recording is read once per process in :meth:`setup`;
-    a cache folder whose large arrays exceed :data:`ccnn.data.cache.MMAP_THRESHOLD` bytes is
+    a cache folder whose large arrays exceed :data:`ccnn.data.activity.cache.MMAP_THRESHOLD` bytes is
     memory-mapped rather than read (an ``.npz`` is always read).
 
     Args:
@@ -361,12 +361,12 @@ class SimulatedActivityDataModule(ActivityDataModule):
     def prepare_data(self) -> None:
         # Put the simulation in the cache; reading it is setup()'s job, in every process.
         if self.use_cache:
-            from ccnn.data.simulate import simulation_builder
+            from ccnn.data.activity.simulate import simulation_builder
 
             cache.ensure_cached(self.simulation, simulation_builder(self.simulation, self.device))
 
     def load_recording(self) -> Recording:
-        from ccnn.data.simulate import simulate_from_config
+        from ccnn.data.activity.simulate import simulate_from_config
 
         return simulate_from_config(self.simulation, device=self.device, use_cache=self.use_cache)
 

@@ -19,18 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ccnn.data.recording import LARGE_KEYS, Recording
+from ccnn._io import cache_dir
+from ccnn.data.activity.recording import LARGE_KEYS, Recording
 
 __all__ = ["cache_dir", "cached_recording", "config_key", "ensure_cached", "load_folder"]
 
 CACHE_FORMAT = 1
 #: Recordings larger than this (bytes of activity + derivative + stimulus) are memory-mapped.
 MMAP_THRESHOLD = 1 << 30
-
-
-def cache_dir() -> Path:
-    """``$CCNN_CACHE``, or ``~/.cache/ccnn``."""
-    return Path(os.environ.get("CCNN_CACHE") or Path.home() / ".cache" / "ccnn")
 
 
 def config_key(config: dict[str, Any]) -> str:
