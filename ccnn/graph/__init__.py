@@ -1,0 +1,20 @@
+"""Graph algorithms in plain torch: batched over graphs, on CPU or GPU.
+
+This package is the home of graph algorithms used across ccnn. It depends only on torch
+(and :mod:`ccnn._validation`), never on the models, data or training layers, so that any of
+them can use it. Every function takes a dense adjacency in the ccnn orientation,
+``adjacency[..., i, j]`` = the edge **from node j to node i** (rows are targets, as in
+:attr:`torch.nn.Linear.weight`), accepts one graph ``(N, N)`` or a batch ``(B, N, N)`` and
+returns tensors on the input's device.
+
+Available:
+
+* :func:`spectral_embedding` -- adjacency (ASE) and Laplacian (LSE) spectral embeddings,
+  directed or undirected, returning a :class:`SpectralEmbedding` ``(source, target, values)``.
+
+More is to come here: graph metrics, null models, communication and control measures.
+"""
+
+from ccnn.graph.spectral import SpectralEmbedding, spectral_embedding
+
+__all__ = ["SpectralEmbedding", "spectral_embedding"]
