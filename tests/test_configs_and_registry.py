@@ -9,6 +9,7 @@ import torch
 
 from ccnn import data, models
 from ccnn.cli import LINKED_ATTRIBUTES, main
+from ccnn.data import Connectome
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").glob("*.yaml"))
@@ -43,6 +44,7 @@ def test_the_configs_are_the_expected_ones():
         "configs/connectome_gnn_mice.yaml",
         "configs/connectome_mlp_digits.yaml",
         "configs/dynamics_gnn.yaml",
+        "configs/graph_autoencoder.yaml",
     ]
     assert {Path(v).stem for v in VARIANTS} >= {"sparse_ff005", "noise", "types32", "transmitters", "stimuli"}
 
@@ -67,6 +69,7 @@ def test_every_dynamics_gnn_variant_runs(variant, tmp_path, monkeypatch):
 def tiny_pairs(small_recording, tiny_cohort_folder):
     """(model name, model kwargs, datamodule name, datamodule kwargs) covering every registration."""
     dynamics = {"init": "random", "rollout_steps": 50, "rollout_horizons": [10, 20]}
+    planted = Connectome((torch.rand(30, 30, generator=torch.Generator().manual_seed(0)) < 0.2).float())
     return [
         ("dynamics_gnn", dynamics, "activity", {"path": small_recording, "rollout_steps": 50}),
         (
@@ -82,6 +85,7 @@ def tiny_pairs(small_recording, tiny_cohort_folder):
             "connectome",
             {"dataset": str(tiny_cohort_folder), "target": "group", "n_folds": 3, "batch_size": 4},
         ),
+        ("graph_autoencoder", {"latent_dim": 2, "hidden": 8}, "link_prediction", {"connectome": planted}),
     ]
 
 

@@ -24,6 +24,7 @@ from ccnn.data.connectomes import (
     Connectome,
     ConnectomeCohort,
     ConnectomeDataModule,
+    LinkPredictionDataModule,
     load_connectome,
     load_connectome_cohort,
     parse_transforms,
@@ -37,6 +38,7 @@ register("activity")(ActivityDataModule)
 register("simulated_activity")(SimulatedActivityDataModule)
 register("digits")(DigitsDataModule)
 register("connectome")(ConnectomeDataModule)
+register("link_prediction")(LinkPredictionDataModule)
 
 __all__ = [
     "BASELINE_TYPE_PARAMS",
@@ -46,6 +48,7 @@ __all__ = [
     "ConnectomeCohort",
     "ConnectomeDataModule",
     "DigitsDataModule",
+    "LinkPredictionDataModule",
     "Recording",
     "SimulatedActivityDataModule",
     "TimeSplit",

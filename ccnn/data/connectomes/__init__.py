@@ -5,6 +5,7 @@ that train on them (graph-level prediction, link prediction)."""
 from ccnn.data.connectomes.connectome import Connectome
 from ccnn.data.connectomes.datamodule import ConnectomeDataModule
 from ccnn.data.connectomes.datasets import DATASETS, ConnectomeCohort, load_connectome, load_connectome_cohort
+from ccnn.data.connectomes.link_prediction import LinkPredictionDataModule, split_edges
 from ccnn.data.connectomes.transforms import parse_transforms
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "Connectome",
     "ConnectomeCohort",
     "ConnectomeDataModule",
+    "LinkPredictionDataModule",
     "load_connectome",
     "load_connectome_cohort",
     "parse_transforms",
+    "split_edges",
 ]
