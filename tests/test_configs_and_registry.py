@@ -98,7 +98,7 @@ def test_every_registered_model_and_datamodule_takes_a_training_step(
     for model_name, model_kwargs, data_name, data_kwargs in pairs:
         datamodule = data.get(data_name, **data_kwargs)
         linked = {name: getattr(datamodule, name) for name in LINKED_ATTRIBUTES if hasattr(datamodule, name)}
-        if model_name == "dynamics_gnn":
+        if model_name in ("dynamics_gnn", "graph_autoencoder"):
             model_kwargs = {**model_kwargs, "output_dir": str(tmp_path / data_name)}
         model = models.get(model_name, **model_kwargs, **linked)
         before = [p.detach().clone() for p in model.parameters()]

@@ -79,6 +79,7 @@ class GraphAutoEncoder(L.LightningModule):
         reversed_weight: weight ρ of the reversed-edge negatives (directed decoders).
         gravity_lambda: λ of the gravity decoder.
         lr, weight_decay: Adam.
+        output_dir: where exports go (default: the trainer's log directory).
 
     Shapes:
         ``forward(x, edge_index, edge_weight)`` → latents (N, D) (the means for a VGAE);
@@ -108,6 +109,7 @@ class GraphAutoEncoder(L.LightningModule):
         gravity_lambda: float = 1.0,
         lr: float = 0.01,
         weight_decay: float = 0.0,
+        output_dir: str | None = None,
     ) -> None:
         super().__init__()
         check_int(n_inputs, "n_inputs", minimum=1)
@@ -251,6 +253,8 @@ class GraphAutoEncoder(L.LightningModule):
 
     def on_fit_end(self) -> None:
         directory = Path(self.trainer.log_dir or self.trainer.default_root_dir)  # collective: every rank
+        if self.hparams.output_dir is not None:
+            directory = Path(self.hparams.output_dir)
         if not self.trainer.is_global_zero:
             return
         from ccnn.models.graph_autoencoder.evaluation import export
