@@ -65,7 +65,7 @@ def _quiet() -> None:
 
 def fit_autoencoder(task: tuple) -> dict:
     """One (model, dim, split): test AUROC / AP and cell-type k-NN of the best-validation latents."""
-    model_name, dim, seed, connectome, negatives, epochs, workdir = task
+    model_name, dim, seed, connectome, negatives, epochs, workdir, model_args, data_args = task
     _quiet()
     import lightning as L
 
@@ -75,10 +75,9 @@ def fit_autoencoder(task: tuple) -> dict:
     from ccnn.models.graph_autoencoder.module import latent_parts
 
     L.seed_everything(seed, verbose=False)
-    data = LinkPredictionDataModule(connectome, negatives=negatives, seed=seed, **DATA)
-    model = GraphAutoEncoder(
-        n_inputs=data.n_inputs, n_nodes=data.n_nodes, latent_dim=dim, **SETTINGS[model_name]
-    )
+    data = LinkPredictionDataModule(connectome, negatives=negatives, seed=seed, **{**DATA, **data_args})
+    settings = {**SETTINGS[model_name], **model_args}
+    model = GraphAutoEncoder(n_inputs=data.n_inputs, n_nodes=data.n_nodes, latent_dim=dim, **settings)
     trainer = L.Trainer(
         max_epochs=epochs, check_val_every_n_epoch=10, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
@@ -270,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="default: next to --json")
     parser.add_argument("--workdir", type=Path, default=Path("runs/benchmark_link_prediction"))
+    parser.add_argument(
+        "--model-args", type=json.loads, default={}, help="JSON overrides, e.g. '{\"layers\": 1}'"
+    )
+    parser.add_argument("--data-args", type=json.loads, default={}, help="JSON overrides of the datamodule's")
     parser.add_argument("--development", action="store_true", help="Witvliet stages 1-7 -> stage 8")
     parser.add_argument("--development-dim", type=int, default=8)
     args = parser.parse_args(argv)
@@ -289,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                     spectral_scores(model, dim, s, connectome, args.negatives) for s in range(args.splits)
                 ]
         tasks = [
-            (m, d, s, args.connectome, args.negatives, args.epochs, str(args.workdir))
+            (m, d, s, args.connectome, args.negatives, args.epochs, str(args.workdir),
+             args.model_args, args.data_args)
             for m in args.models if m in SETTINGS for d in args.dims for s in range(args.splits)
         ]  # fmt: skip
         try:
@@ -306,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         out = {**table, "cell_type_knn": knn}
         out["settings"] = {
             "connectome": args.connectome, "negatives": args.negatives, "splits": args.splits,
-            "epochs": args.epochs, "data": DATA,
-            "models": {m: SETTINGS.get(m, "binary adjacency") for m in args.models},
+            "epochs": args.epochs, "data": {**DATA, **args.data_args},
+            "models": {m: {**SETTINGS[m], **args.model_args} if m in SETTINGS else "binary adjacency"
+                       for m in args.models},
         }  # fmt: skip
         header = f"{'model':<20}" + "".join(f"{'d=' + str(d):>16}" for d in args.dims)
         print(
