@@ -8,7 +8,9 @@
 Every model sees the same splits (``ccnn.data.connectomes.link_prediction.split_edges``, seeds
 0 … splits-1: 5 % of the directed edges for validation, 10 % for test). Auto-encoders
 (:class:`ccnn.models.GraphAutoEncoder`, the settings of ``SETTINGS``) train on the training
-edges and keep the epoch of best validation AUROC; spectral embeddings
+edges and keep the epoch of best validation AUROC (validated on the same kind of negatives;
+the weight of reversed training negatives follows ``GraphAutoEncoder``'s default rule: 0.1
+for random, 1.0 for reversed negatives); spectral embeddings
 (:func:`ccnn.graph.spectral_embedding`) embed the training adjacency. Reported per model and
 latent dimension d: test AUROC and average precision (mean ± std over splits), and the
 5-fold cross-validated 5-NN accuracy of the cell type from the embedding (``cell_type_knn``).

@@ -108,3 +108,15 @@ def test_cell_type_knn_matches_a_hand_built_cross_validation():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GraphAutoEncoder(**{"n_inputs": 4, "n_nodes": 10, **kwargs})
+
+
+def test_the_reversed_weight_follows_the_question_unless_given(tmp_path):
+    from ccnn.models.graph_autoencoder.module import REVERSED_WEIGHT
+
+    assert REVERSED_WEIGHT == {"random": 0.1, "reversed": 1.0}
+    for negatives in ("random", "reversed"):
+        model, _ = fit(
+            feedforward_graph(), tmp_path / negatives, negatives=negatives, epochs=10, decoder="directed"
+        )
+        assert model.reversed_weight() == REVERSED_WEIGHT[negatives]
+    assert GraphAutoEncoder(n_inputs=3, n_nodes=5, reversed_weight=0.5).reversed_weight() == 0.5

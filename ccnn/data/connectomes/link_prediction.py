@@ -203,8 +203,13 @@ def node_features(
       and its outputs (``2N`` columns; BrainGB's default feature).
     * a ``node_attrs`` key of ``connectome``: that attribute (integers one-hot encoded).
     * an ``(N, F)`` tensor or array: used as given.
+    * a list of these: their columns side by side (e.g. ``["profile", "gap_junctions"]``).
     """
     n = split.num_nodes
+    if isinstance(kind, list | tuple):
+        if not kind:
+            raise ValueError("node_features: expected at least one kind of feature, got an empty list")
+        return torch.cat([node_features(k, split, connectome) for k in kind], 1)
     weight = split.train_weight.abs()
     adjacency = torch.zeros(n, n)
     adjacency[split.train[1], split.train[0]] = weight  # rows = targets
@@ -271,8 +276,8 @@ class LinkPredictionDataModule(SplitLoaders, L.LightningDataModule):
         synapses: C. elegans only: ``"chemical"`` (default), ``"gap"`` or ``"both"``.
         val_fraction, test_fraction: fractions of the directed edges held out.
         negatives: what val / test score against: ``"random"`` or ``"reversed"``.
-        node_features: ``"identity"``, ``"degree"``, ``"profile"``, a ``node_attrs`` key, or an
-            ``(N, F)`` tensor (:func:`node_features`).
+        node_features: ``"identity"``, ``"degree"``, ``"profile"``, a ``node_attrs`` key, an
+            ``(N, F)`` tensor, or a list of these (:func:`node_features`).
         edge_weight: the training graph's edge weights: ``"log1p"`` of the synapse counts,
             ``"raw"`` or ``"binary"``.
         seed: the split's seed (independent of the training seed).
@@ -295,7 +300,7 @@ class LinkPredictionDataModule(SplitLoaders, L.LightningDataModule):
         val_fraction: float = 0.05,
         test_fraction: float = 0.10,
         negatives: Literal["random", "reversed"] = "random",
-        node_features: str = "degree",
+        node_features: str | list[str] = "degree",
         edge_weight: Literal["log1p", "raw", "binary"] = "log1p",
         seed: int = 0,
     ) -> None:

@@ -43,7 +43,10 @@ from ccnn._validation import check_int, check_real, describe
 from ccnn.models.graph_autoencoder.encoder import ENCODERS, GraphEncoder
 from ccnn.nn.link_decoders import DECODERS, build_decoder
 
-__all__ = ["GraphAutoEncoder"]
+__all__ = ["REVERSED_WEIGHT", "GraphAutoEncoder"]
+
+#: ρ by the kind of negatives the model is evaluated on (``reversed_weight=None``).
+REVERSED_WEIGHT = {"random": 0.1, "reversed": 1.0}
 
 
 def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
@@ -76,7 +79,11 @@ class GraphAutoEncoder(L.LightningModule):
         node_embedding: add a learned embedding per node to the input (transductive).
         dropout: dropout probability in [0, 1).
         negatives_per_edge: uniformly drawn non-edges per training edge and step.
-        reversed_weight: weight ρ of the reversed-edge negatives (directed decoders).
+        reversed_weight: weight ρ of the reversed-edge negatives (directed decoders). None
+            (default): :data:`REVERSED_WEIGHT` for the datamodule's ``negatives``, i.e. 0.1 when
+            the question is whether an edge exists (random negatives) and 1.0 when it is its
+            direction (reversed negatives): reversed pairs are near-edges, and weighting them
+            fully trades presence for direction (measured in the README).
         gravity_lambda: λ of the gravity decoder.
         lr, weight_decay: Adam.
         output_dir: where exports go (default: the trainer's log directory).
@@ -105,7 +112,7 @@ class GraphAutoEncoder(L.LightningModule):
         node_embedding: bool = True,
         dropout: float = 0.0,
         negatives_per_edge: int = 1,
-        reversed_weight: float = 1.0,
+        reversed_weight: float | None = None,
         gravity_lambda: float = 1.0,
         lr: float = 0.01,
         weight_decay: float = 0.0,
@@ -119,7 +126,8 @@ class GraphAutoEncoder(L.LightningModule):
         check_int(hidden, "hidden", minimum=1)
         check_int(layers, "layers", minimum=1)
         check_int(negatives_per_edge, "negatives_per_edge", minimum=1)
-        check_real(reversed_weight, "reversed_weight", positive=False)
+        if reversed_weight is not None:
+            check_real(reversed_weight, "reversed_weight", positive=False)
         check_real(lr, "lr", positive=True)
         check_real(weight_decay, "weight_decay", positive=False)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
@@ -161,6 +169,13 @@ class GraphAutoEncoder(L.LightningModule):
         """Logits of the directed pairs ``edges`` (2, E), row 0 the sources."""
         return self.decoder(z, edges)
 
+    def reversed_weight(self) -> float:
+        """ρ: the argument, else :data:`REVERSED_WEIGHT` of the datamodule's ``negatives``."""
+        if self.hparams.reversed_weight is not None:
+            return float(self.hparams.reversed_weight)
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        return REVERSED_WEIGHT.get(getattr(datamodule, "negatives", "random"), REVERSED_WEIGHT["random"])
+
     def _graph_on_device(self):
         if self._graph is None:
             datamodule = self.trainer.datamodule
@@ -194,12 +209,13 @@ class GraphAutoEncoder(L.LightningModule):
         pos_logits, neg_logits = self.score(z, positives), self.score(z, negatives)
         loss = F.binary_cross_entropy_with_logits(pos_logits, torch.ones_like(pos_logits))
         loss = loss + F.binary_cross_entropy_with_logits(neg_logits, torch.zeros_like(neg_logits))
-        if self.decoder.directed and self.hparams.reversed_weight > 0:
+        rho = self.reversed_weight()
+        if self.decoder.directed and rho > 0:
             reverse = _reversed_non_edges(positives, n)
             if reverse.shape[1]:
                 rev_logits = self.score(z, reverse)
                 rev_loss = F.binary_cross_entropy_with_logits(rev_logits, torch.zeros_like(rev_logits))
-                loss = loss + self.hparams.reversed_weight * rev_loss
+                loss = loss + rho * rev_loss
         if self.hparams.variational:
             kl = -0.5 * torch.mean(torch.sum(1 + 2 * logstd - mu**2 - logstd.exp() ** 2, dim=1))
             loss = loss + kl / n
