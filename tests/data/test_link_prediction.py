@@ -99,6 +99,10 @@ def test_features_from_node_attrs_identity_profile_and_a_tensor():
     assert torch.equal(node_features("identity", split), torch.eye(12))
     assert node_features("profile", split).shape == (12, 24)
     assert node_features(np.ones((12, 5)), split).shape == (12, 5)
+    both = node_features(["degree", "identity"], split)
+    assert torch.equal(both[:, 4:], torch.eye(12)) and torch.equal(both[:, :4], node_features("degree", split))
+    with pytest.raises(ValueError, match="node_features: expected at least one kind"):
+        node_features([], split)
     with pytest.raises(ValueError, match=r"node_features: expected one row per node, shape \(12, F\)"):
         node_features(np.ones((11, 5)), split)
     with pytest.raises(ValueError, match=r"node_features: expected one of .*'cell_type'"):
