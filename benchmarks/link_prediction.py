@@ -65,6 +65,19 @@ def _quiet() -> None:
     torch.set_num_threads(1)
 
 
+def fit(model, data, epochs: int, root: Path) -> torch.Tensor:
+    """Train on the CPU, validating every 10 epochs; the latents of the best validation epoch."""
+    import lightning as L
+
+    trainer = L.Trainer(
+        max_epochs=epochs, check_val_every_n_epoch=10, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", default_root_dir=str(root),
+    )  # fmt: skip
+    model.on_fit_end = lambda: None  # the benchmark writes its own summary
+    trainer.fit(model, data)
+    return model.embeddings()
+
+
 def fit_autoencoder(task: tuple) -> dict:
     """One (model, dim, split): test AUROC / AP and cell-type k-NN of the best-validation latents."""
     model_name, dim, seed, connectome, negatives, epochs, workdir, model_args, data_args = task
@@ -80,14 +93,7 @@ def fit_autoencoder(task: tuple) -> dict:
     data = LinkPredictionDataModule(connectome, negatives=negatives, seed=seed, **{**DATA, **data_args})
     settings = {**SETTINGS[model_name], **model_args}
     model = GraphAutoEncoder(n_inputs=data.n_inputs, n_nodes=data.n_nodes, latent_dim=dim, **settings)
-    trainer = L.Trainer(
-        max_epochs=epochs, check_val_every_n_epoch=10, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-        default_root_dir=str(Path(workdir) / f"{model_name}-d{dim}-s{seed}"),
-    )  # fmt: skip
-    model.on_fit_end = lambda: None  # the benchmark writes its own summary
-    trainer.fit(model, data)
-    z = model.embeddings()
+    z = fit(model, data, epochs, Path(workdir) / f"{model_name}-d{dim}-s{seed}")
     edges, labels = data.held_out("test")
     with torch.no_grad():
         result = link_scores(model.score(z, edges), labels)
@@ -230,14 +236,7 @@ def development(args: argparse.Namespace) -> dict:
             latent_dim=args.development_dim,
             **SETTINGS["gae_directed"],
         )
-        trainer = L.Trainer(
-            max_epochs=args.epochs, check_val_every_n_epoch=10, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-            default_root_dir=str(args.workdir / f"development-s{seed}"),
-        )  # fmt: skip
-        model.on_fit_end = lambda: None
-        trainer.fit(model, data)
-        z = model.embeddings()
+        z = fit(model, data, args.epochs, args.workdir / f"development-s{seed}")
         with torch.no_grad():
             results.append({k: link_scores(model.score(z, e), y) for k, (e, y) in sets.items()})
     out["gae_directed"] = {
