@@ -81,8 +81,9 @@ def fit(model, data, epochs: int, root: Path) -> torch.Tensor:
 def fit_autoencoder(task: tuple) -> dict:
     """One (model, dim, split): test AUROC / AP and cell-type k-NN of the best-validation latents."""
     model_name, dim, seed, connectome, negatives, epochs, workdir, model_args, data_args = task
-    _quiet()
     import lightning as L
+
+    _quiet()  # after the import: Lightning sets its loggers' levels when imported
 
     from ccnn.data import LinkPredictionDataModule
     from ccnn.models import GraphAutoEncoder
@@ -184,8 +185,9 @@ def plot(table: dict, knn: dict, title: str, path: Path) -> None:
 
 def development(args: argparse.Namespace) -> dict:
     """Witvliet stages: train on stages 1–7, predict stage 8 (module docstring)."""
-    _quiet()
     import lightning as L
+
+    _quiet()  # after the import: Lightning sets its loggers' levels when imported
 
     from ccnn.data import Connectome, LinkPredictionDataModule, load_connectome_cohort
     from ccnn.graph import spectral_embedding
