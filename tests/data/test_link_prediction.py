@@ -100,7 +100,9 @@ def test_features_from_node_attrs_identity_profile_and_a_tensor():
     assert node_features("profile", split).shape == (12, 24)
     assert node_features(np.ones((12, 5)), split).shape == (12, 5)
     both = node_features(["degree", "identity"], split)
-    assert torch.equal(both[:, 4:], torch.eye(12)) and torch.equal(both[:, :4], node_features("degree", split))
+    assert torch.equal(both[:, 4:], torch.eye(12)) and torch.equal(
+        both[:, :4], node_features("degree", split)
+    )
     with pytest.raises(ValueError, match="node_features: expected at least one kind"):
         node_features([], split)
     with pytest.raises(ValueError, match=r"node_features: expected one row per node, shape \(12, F\)"):

@@ -120,3 +120,41 @@ def test_the_reversed_weight_follows_the_question_unless_given(tmp_path):
         )
         assert model.reversed_weight() == REVERSED_WEIGHT[negatives]
     assert GraphAutoEncoder(n_inputs=3, n_nodes=5, reversed_weight=0.5).reversed_weight() == 0.5
+
+
+@pytest.mark.slow
+def test_test_metrics_under_two_process_ddp_equal_one_process(tmp_path):
+    """train.py on the real config: AUROC / AP are torchmetrics states, exact under DDP."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ccnn.cli import main
+    from ccnn.data import load_connectome
+
+    try:
+        load_connectome("celegans_herm")
+    except RuntimeError as error:
+        pytest.skip(f"celegans_herm unreachable: {error}")
+    root_dir = Path(__file__).resolve().parents[2]
+    quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    run = tmp_path / "gae"
+    main(["fit", "--config", str(root_dir / "configs/graph_autoencoder.yaml"), "--config",
+          str(root_dir / "configs/logger/csv.yaml"), "--trainer.max_epochs=20", *quiet,
+          f"--trainer.default_root_dir={run}"])  # fmt: skip
+    config = str(run / "config.yaml")
+    main(["test", "--config", config, "--ckpt_path=last", *quiet])
+    result = subprocess.run(
+        [sys.executable, "train.py", "test", "--config", config, "--ckpt_path=last", *quiet,
+         "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
+        cwd=root_dir, env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, two = (
+        json.loads((run / name / "metrics.json").read_text())["metrics"] for name in ("test", "test-2")
+    )
+    assert one.keys() == two.keys() == {"test/auroc", "test/ap"}
+    for key in one:
+        assert two[key] == pytest.approx(one[key], abs=1e-6)
