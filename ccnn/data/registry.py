@@ -3,7 +3,7 @@
 Example:
     >>> from ccnn import data
     >>> data.list_datamodules()
-    ['activity', 'connectome', 'digits', 'simulated_activity']
+    ['activity', 'connectome', 'digits', 'link_prediction', 'simulated_activity']
     >>> data.get("digits", batch_size=32).n_classes
     10
 """
