@@ -16,6 +16,7 @@ from torch import Tensor
 
 __all__ = [
     "as_tensor",
+    "check_choice",
     "check_finite",
     "check_int",
     "check_nonnegative",
@@ -129,3 +130,10 @@ def check_real(value: Any, name: str, *, positive: bool) -> float:
         expected = "a finite float > 0" if positive else "a finite float >= 0"
         raise ValueError(f"{name}: expected {expected}, got {describe(value)}")
     return float(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``, else one ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {describe(value)}")
+    return value

@@ -33,7 +33,7 @@ from torch_geometric.nn import GATConv, GCNConv, MessagePassing, global_add_pool
 from torchmetrics import MeanAbsoluteError, MetricCollection, R2Score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
-from ccnn._validation import check_int, check_real, describe
+from ccnn._validation import check_choice, check_int, check_real, describe
 
 __all__ = ["CONVS", "READOUTS", "TASKS", "ConnectomeGNN", "EdgeWeightedConv", "NodeEdgeConcatConv"]
 
@@ -231,9 +231,9 @@ class ConnectomeGNN(L.LightningModule):
         n_nodes: int | None = None,
     ) -> None:
         super().__init__()
-        _check_choice(task, "task", TASKS)
-        _check_choice(conv, "conv", CONVS)
-        _check_choice(readout, "readout", READOUTS)
+        check_choice(task, "task", TASKS)
+        check_choice(conv, "conv", CONVS)
+        check_choice(readout, "readout", READOUTS)
         check_int(n_inputs, "n_inputs", minimum=1)
         if task == "classification":
             check_int(
@@ -427,8 +427,3 @@ def _build_conv(name: str, in_channels: int, out_channels: int) -> nn.Module:
     if name == "gcn":
         return GCNConv(in_channels, out_channels)
     return GATConv(in_channels, out_channels, heads=1, edge_dim=1)
-
-
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {list(choices)}, got {describe(value)}")

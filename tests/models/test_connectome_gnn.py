@@ -240,9 +240,9 @@ def test_a_regression_step_reduces_the_loss_and_logs_train_mae():
     ("kwargs", "message"),
     [
         ({"readout": "concat"}, r"n_nodes: expected the number of nodes .* readout='concat'.* got None"),
-        ({"conv": "chebnet"}, r"conv: expected one of \['edge_weighted', .*got str 'chebnet'"),
-        ({"readout": "max"}, r"readout: expected one of \['mean', 'sum', 'concat'\], got str 'max'"),
-        ({"task": "ranking"}, r"task: expected one of \['classification', 'regression'\]"),
+        ({"conv": "chebnet"}, r"conv: expected one of \('edge_weighted', .*got str 'chebnet'"),
+        ({"readout": "max"}, r"readout: expected one of \('mean', 'sum', 'concat'\), got str 'max'"),
+        ({"task": "ranking"}, r"task: expected one of \('classification', 'regression'\)"),
         ({"n_classes": 1}, r"n_classes: expected an int >= 2 .*got int 1"),
         ({"n_classes": None}, r"n_classes: expected an int >= 2 .*got NoneType None"),
         ({"dropout": 1.0}, r"dropout: expected a probability in \[0, 1\), got float 1.0"),

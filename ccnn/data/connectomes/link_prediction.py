@@ -22,7 +22,6 @@ the loaders (one full-batch item each).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ccnn._validation import as_tensor, check_finite, check_int, describe
+from ccnn._validation import as_tensor, check_choice, check_finite, check_int, describe
 from ccnn.data._split_loaders import SplitLoaders
 from ccnn.data.connectomes.connectome import Connectome
 from ccnn.data.connectomes.datasets import load_connectome
@@ -85,15 +84,10 @@ class EdgeSplit:
         """``(positives, negatives)`` of ``part`` (``"val"`` / ``"test"``) for a kind of negatives."""
         if part not in ("val", "test"):
             raise ValueError(f"part: expected 'val' or 'test', got {part!r}")
-        _check_choice(negatives, "negatives", NEGATIVES)
+        check_choice(negatives, "negatives", NEGATIVES)
         if negatives == "random":
             return getattr(self, part), getattr(self, f"{part}_random")
         return getattr(self, f"{part}_reversed_pos"), getattr(self, f"{part}_reversed")
-
-
-def _check_choice(value: Any, name: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {describe(value)}")
 
 
 def _check_fraction(value: Any, name: str) -> float:
@@ -309,8 +303,8 @@ class LinkPredictionDataModule(SplitLoaders, L.LightningDataModule):
             raise TypeError(
                 f"connectome: expected a Connectome or a dataset name, got {describe(connectome)}"
             )
-        _check_choice(negatives, "negatives", NEGATIVES)
-        _check_choice(edge_weight, "edge_weight", EDGE_WEIGHTS)
+        check_choice(negatives, "negatives", NEGATIVES)
+        check_choice(edge_weight, "edge_weight", EDGE_WEIGHTS)
         _check_fraction(val_fraction, "val_fraction")
         _check_fraction(test_fraction, "test_fraction")
         check_int(seed, "seed", minimum=0)

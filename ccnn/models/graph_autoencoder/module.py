@@ -26,7 +26,7 @@ edges that an undirected model cannot pass.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -39,7 +39,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 
 from ccnn._format import format_metric
-from ccnn._validation import check_int, check_real, describe
+from ccnn._validation import check_choice, check_int, check_real, describe
 from ccnn.models.graph_autoencoder.encoder import ENCODERS, GraphEncoder
 from ccnn.nn.link_decoders import DECODERS, build_decoder
 
@@ -47,11 +47,6 @@ __all__ = ["REVERSED_WEIGHT", "GraphAutoEncoder"]
 
 #: ρ by the kind of negatives the model is evaluated on (``reversed_weight=None``).
 REVERSED_WEIGHT = {"random": 0.1, "reversed": 1.0}
-
-
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {describe(value)}")
 
 
 class GraphAutoEncoder(L.LightningModule):
@@ -121,8 +116,8 @@ class GraphAutoEncoder(L.LightningModule):
         super().__init__()
         check_int(n_inputs, "n_inputs", minimum=1)
         check_int(latent_dim, "latent_dim", minimum=1)
-        _check_choice(encoder, "encoder", ENCODERS)
-        _check_choice(decoder, "decoder", DECODERS)
+        check_choice(encoder, "encoder", ENCODERS)
+        check_choice(decoder, "decoder", DECODERS)
         check_int(hidden, "hidden", minimum=1)
         check_int(layers, "layers", minimum=1)
         check_int(negatives_per_edge, "negatives_per_edge", minimum=1)
