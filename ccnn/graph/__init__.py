@@ -11,10 +11,13 @@ Available:
 
 * :func:`spectral_embedding` -- adjacency (ASE) and Laplacian (LSE) spectral embeddings,
   directed or undirected, returning a :class:`SpectralEmbedding` ``(source, target, values)``.
+* :mod:`~ccnn.graph.metrics` -- :func:`degree`, :func:`strength`, :func:`density`,
+  :func:`clustering` (weighted: Onnela; directed: Fagiolo).
 
-More is to come here: graph metrics, null models, communication and control measures.
+More is to come here: paths and efficiency, null models, communication and control measures.
 """
 
+from ccnn.graph.metrics import clustering, degree, density, strength
 from ccnn.graph.spectral import SpectralEmbedding, spectral_embedding
 
-__all__ = ["SpectralEmbedding", "spectral_embedding"]
+__all__ = ["SpectralEmbedding", "clustering", "degree", "density", "spectral_embedding", "strength"]

@@ -95,7 +95,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ccnn._validation import as_tensor, check_finite, check_int, check_real, describe
+from ccnn._validation import check_int, check_real, describe
+from ccnn.graph._adjacency import check_adjacency
 
 __all__ = ["SpectralEmbedding", "spectral_embedding"]
 
@@ -216,7 +217,7 @@ def spectral_embedding(
         >>> abs(round(float(emb.source[4] @ emb.target[0]), 4))  # edge 4 → 0 does not
         0.0
     """
-    adj = _check_adjacency(adjacency)
+    adj = check_adjacency(adjacency)
     n = adj.shape[-1]
     dim = check_int(dim, "dim", minimum=1)
     if dim > n:
@@ -266,21 +267,6 @@ def spectral_embedding(
 # ---------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------
-
-
-def _check_adjacency(adjacency: Any) -> Tensor:
-    adj = as_tensor(adjacency, "adjacency")
-    if adj.is_complex():
-        raise TypeError(f"adjacency: expected a real (float, int or bool) tensor, got {describe(adjacency)}")
-    if adj.dim() not in (2, 3) or adj.shape[-1] != adj.shape[-2]:
-        raise ValueError(
-            f"adjacency: expected a square matrix of shape (N, N) or a batch (B, N, N), "
-            f"got shape {tuple(adj.shape)}"
-        )
-    if adj.shape[-1] == 0:
-        raise ValueError(f"adjacency: expected at least one node (N >= 1), got shape {tuple(adj.shape)}")
-    check_finite(adj, "adjacency")
-    return adj
 
 
 def _check_regularizer(regularizer: Any, laplacian: bool) -> float | str | None:

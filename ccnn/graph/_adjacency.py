@@ -1,0 +1,27 @@
+"""The one input check of ccnn.graph: a dense adjacency, one graph or a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ccnn._validation import as_tensor, check_finite, describe
+
+__all__ = ["check_adjacency"]
+
+
+def check_adjacency(adjacency: Any) -> Tensor:
+    """``adjacency`` as a tensor: a square (N, N) or batched (B, N, N), finite, real, N >= 1."""
+    adj = as_tensor(adjacency, "adjacency")
+    if adj.is_complex():
+        raise TypeError(f"adjacency: expected a real (float, int or bool) tensor, got {describe(adjacency)}")
+    if adj.dim() not in (2, 3) or adj.shape[-1] != adj.shape[-2]:
+        raise ValueError(
+            f"adjacency: expected a square matrix of shape (N, N) or a batch (B, N, N), "
+            f"got shape {tuple(adj.shape)}"
+        )
+    if adj.shape[-1] == 0:
+        raise ValueError(f"adjacency: expected at least one node (N >= 1), got shape {tuple(adj.shape)}")
+    check_finite(adj, "adjacency")
+    return adj
