@@ -13,11 +13,25 @@ Available:
   directed or undirected, returning a :class:`SpectralEmbedding` ``(source, target, values)``.
 * :mod:`~ccnn.graph.metrics` -- :func:`degree`, :func:`strength`, :func:`density`,
   :func:`clustering` (weighted: Onnela; directed: Fagiolo).
+* :mod:`~ccnn.graph.paths` -- :func:`shortest_paths` (weights → lengths by a stated rule),
+  :func:`characteristic_path_length`, :func:`global_efficiency`, :func:`local_efficiency`.
 
-More is to come here: paths and efficiency, null models, communication and control measures.
+More is to come here: betweenness, modularity, null models, communication and control.
 """
 
 from ccnn.graph.metrics import clustering, degree, density, strength
+from ccnn.graph.paths import characteristic_path_length, global_efficiency, local_efficiency, shortest_paths
 from ccnn.graph.spectral import SpectralEmbedding, spectral_embedding
 
-__all__ = ["SpectralEmbedding", "clustering", "degree", "density", "spectral_embedding", "strength"]
+__all__ = [
+    "SpectralEmbedding",
+    "characteristic_path_length",
+    "clustering",
+    "degree",
+    "density",
+    "global_efficiency",
+    "local_efficiency",
+    "shortest_paths",
+    "spectral_embedding",
+    "strength",
+]
