@@ -16,9 +16,13 @@ Available:
 * :mod:`~ccnn.graph.paths` -- :func:`shortest_paths` (weights → lengths by a stated rule),
   :func:`characteristic_path_length`, :func:`global_efficiency`, :func:`local_efficiency`.
 
-More is to come here: betweenness, modularity, null models, communication and control.
+* :func:`modularity` of a partition (Newman; Leicht & Newman for directed graphs).
+
+More is to come here: betweenness, community detection, null models, communication and
+control.
 """
 
+from ccnn.graph.communities import modularity
 from ccnn.graph.metrics import clustering, degree, density, strength
 from ccnn.graph.paths import characteristic_path_length, global_efficiency, local_efficiency, shortest_paths
 from ccnn.graph.spectral import SpectralEmbedding, spectral_embedding
@@ -31,6 +35,7 @@ __all__ = [
     "density",
     "global_efficiency",
     "local_efficiency",
+    "modularity",
     "shortest_paths",
     "spectral_embedding",
     "strength",
