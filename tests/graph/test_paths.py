@@ -8,18 +8,13 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from graph_helpers import random_weights as shared_random_weights
 
 from ccnn.graph.paths import characteristic_path_length, global_efficiency, local_efficiency, shortest_paths
 
 
 def random_weights(n=25, p=0.15, seed=0, symmetric=False):
-    rng = np.random.default_rng(seed)
-    w = (rng.random((n, n)) < p) * rng.uniform(0.1, 3.0, (n, n))
-    np.fill_diagonal(w, 0.0)
-    if symmetric:
-        w = np.triu(w, 1)
-        w = w + w.T
-    return w
+    return shared_random_weights(n=n, p=p, seed=seed, symmetric=symmetric)
 
 
 def to_networkx(w, directed, length=None):
