@@ -68,6 +68,34 @@ class TrueDynamics:
         theta = torch.log(self.gamma) / 50
         return torch.tanh(x / self.gamma[:, None, None]) - theta[None, :, None] * x
 
+    def derivative(self, x: Tensor, stimulus: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
+        """The simulator's noise-free right-hand side dx/dt for states x (..., N).
+
+        ``stimulus`` Ω multiplies the incoming messages (shape broadcastable to x); ``weight``
+        replaces W (a lesioned copy, say). Computed in x's dtype and on its device.
+        """
+
+        def put(t: Tensor) -> Tensor:
+            return t.to(x.device, x.dtype)
+
+        weight = put(self.weight if weight is None else weight)
+        weight = put(self.gain)[:, None] * weight
+        gamma = put(self.gamma)
+        name = self.transfer["name"]
+        if name == "tanh":
+            messages = torch.tanh(x) @ weight.T
+        elif name == "transmitters":
+            messages = torch.tanh(x / gamma) @ weight.T
+        else:  # neuron_neuron: ψ depends on the receiver's γ; one block of receivers per γ
+            leak = torch.log(gamma) / 50 * x
+            messages = torch.zeros_like(x)
+            for value in gamma.unique():
+                rows = gamma == value
+                messages[..., rows] = (torch.tanh(x / value) - leak) @ weight[rows].T
+        if stimulus is not None:
+            messages = messages * stimulus
+        return -put(self.leak) * x + put(self.self_excitation) * torch.tanh(x) + messages
+
     def effective_connectivity(self, x_range: tuple[float, float]) -> Tensor:
         """g_i W_ij s_ij with s the plateau of the true ψ over ``x_range`` (module docstring)."""
         scale = self._plateau(x_range)

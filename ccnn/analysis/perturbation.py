@@ -118,31 +118,14 @@ class GroundTruthDynamics(Dynamics):
         self.n_neurons = truth.n_neurons
         self.types = truth.types
 
-        def put(t: Tensor) -> Tensor:
-            return t.to(self.device, dtype)
-
-        self.gain, self.s, self.c = put(truth.gain), put(truth.self_excitation), put(truth.leak)
-        self.weight, self.gamma = put(truth.weight), put(truth.gamma)
-        self.transfer = truth.transfer["name"]
+        self.truth = truth
+        self.weight = truth.weight.to(self.device, dtype)
 
     def connectivity(self) -> Tensor:
         return self.weight
 
     def derivative(self, x: Tensor, stimulus: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        weight = self.gain[:, None] * (self.weight if mask is None else self.weight * mask)
-        if self.transfer == "tanh":
-            messages = torch.tanh(x) @ weight.T
-        elif self.transfer == "transmitters":
-            messages = torch.tanh(x / self.gamma) @ weight.T
-        else:  # neuron_neuron: ψ depends on the receiver's γ; one block of receivers per γ
-            leak = torch.log(self.gamma) / 50 * x
-            messages = torch.zeros_like(x)
-            for value in self.gamma.unique():
-                rows = self.gamma == value
-                messages[:, rows] = (torch.tanh(x / value) - leak) @ weight[rows].T
-        if stimulus is not None:
-            messages = messages * stimulus
-        return -self.c * x + self.s * torch.tanh(x) + messages
+        return self.truth.derivative(x, stimulus, None if mask is None else self.weight * mask)
 
 
 class LearnedDynamics(Dynamics):
