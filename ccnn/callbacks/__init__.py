@@ -1,4 +1,5 @@
-"""Lightning callbacks that ``train.py`` adds to every run (they work with any Trainer too)."""
+"""Lightning callbacks: `train.py` adds EpochSeed, EvaluationWriter and RunSummary to every run;
+GraphMetricsCallback is opt-in (configs/callbacks/graph_metrics.yaml). All work with any Trainer."""
 
 from ccnn.callbacks.epoch_seed import EpochSeed, epoch_seed
 from ccnn.callbacks.evaluation_writer import EvaluationWriter
