@@ -108,10 +108,7 @@ def betweenness(
 def _edge_betweenness(graphs: Tensor, edges: Tensor) -> Tensor:
     """Raw betweenness (ordered pairs) of ``(B, N, N)`` float64 lengths, by edge-list sweeps."""
     batch, n, _ = graphs.shape
-    b, head, tail = edges.nonzero(as_tuple=True)  # edge tail -> head
-    weight = graphs[b, head, tail][:, None]
-    head = b * n + head  # node indices across the batch
-    tail = b * n + tail
+    head, tail, weight = _edge_list(graphs, edges)
     nodes = batch * n
     zero = (weight == 0) if bool((weight == 0).any()) else None
     out = torch.zeros(nodes, dtype=torch.float64, device=graphs.device)
@@ -121,11 +118,8 @@ def _edge_betweenness(graphs: Tensor, edges: Tensor) -> Tensor:
     other = torch.empty_like(work)
     for first in range(0, n, chunk):
         # working tensors are (B*N nodes, C sources): gathers and reductions move whole rows
-        sources = torch.arange(first, min(n, first + chunk), device=graphs.device)
-        c = sources.numel()
-        is_source = torch.zeros(batch, n, c, dtype=torch.bool, device=graphs.device)
-        is_source[:, sources, torch.arange(c)] = True
-        is_source = is_source.reshape(nodes, c)
+        c = min(n, first + chunk) - first
+        is_source = _source_columns(batch, n, first, c, graphs.device)
         w_buf, o_buf = work[:, :c], other[:, :c]
         dist = _sweep_min(is_source, head, tail, weight, w_buf)
         tight = _tight(dist, head, tail, weight, w_buf, o_buf)
@@ -149,6 +143,21 @@ def _edge_betweenness(graphs: Tensor, edges: Tensor) -> Tensor:
         delta.masked_fill_(is_source.reshape(-1), 0)
         out += delta.reshape(nodes, c).sum(1)
     return out.reshape(batch, n)
+
+
+def _edge_list(graphs: Tensor, edges: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Edges tail -> head of ``(B, N, N)`` graphs as node indices across the batch (b * N + node),
+    with their ``(E, 1)`` lengths ``graphs[b, head, tail]``."""
+    n = graphs.shape[-1]
+    b, head, tail = edges.nonzero(as_tuple=True)
+    return b * n + head, b * n + tail, graphs[b, head, tail][:, None]
+
+
+def _source_columns(batch: int, n: int, first: int, c: int, device: torch.device) -> Tensor:
+    """``(B*N, C)`` mask: column k marks node ``first + k`` of every graph."""
+    is_source = torch.zeros(batch, n, c, dtype=torch.bool, device=device)
+    is_source[:, torch.arange(first, first + c, device=device), torch.arange(c, device=device)] = True
+    return is_source.reshape(batch * n, c)
 
 
 def _sweep_min(is_source: Tensor, head: Tensor, tail: Tensor, step: Tensor, work: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ccnn.graph.communication import communicability
 from ccnn.nn.connectome_linear import ConnectomeLinear
 from ccnn.nn.regularizers._base import Metric, WiringCost
 
@@ -17,13 +18,11 @@ def weighted_communicability(weight: Tensor, eps: float = 1e-12) -> Tensor:
     :math:`S = \mathrm{diag}(s)`, :math:`s_i = \sum_j |W_{ij}|` the strength of unit
     :math:`i` (Crofts & Higham, J. R. Soc. Interface 2009). :math:`C_{ij}` counts walks of every
     length from :math:`j` to :math:`i`, longer walks discounted by :math:`1/k!`. ``eps``
-    keeps units without connections finite.
+    keeps units without connections finite. This is
+    :func:`ccnn.graph.communication.communicability` with the diagonal set to 0.
     """
-    magnitude = weight.abs()
-    inv_sqrt_strength = magnitude.sum(1).clamp(min=eps).rsqrt()
-    normalised = inv_sqrt_strength[:, None] * magnitude * inv_sqrt_strength[None, :]
-    communicability = torch.linalg.matrix_exp(normalised)
-    return communicability * (1 - torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device))
+    off_diagonal = 1 - torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
+    return communicability(weight, eps=eps) * off_diagonal
 
 
 class CommunicabilityWiringCost(WiringCost):
