@@ -239,14 +239,30 @@ def _eigen_weights(eigenvalues: Tensor, time: str, horizon: float | int) -> tupl
     return torch.where(twice == 0, torch.full_like(twice, horizon), integrals), stable
 
 
-def _system(adjacency: Any, time: str, normalize: bool, c: float, dtype: torch.dtype) -> tuple[Tensor, bool]:
+def _checked(adjacency: Any, time: str, normalize: Any, c: Any, dtype: Any) -> tuple[Tensor, float, bool]:
+    """The adjacency in ``dtype``, ``c`` as a float, and whether every graph is symmetric."""
     adj = _float_adjacency(adjacency, dtype)
     check_choice(time, "time", TIMES)
     c = check_real(c, "c", positive=False)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize: expected a bool, got {describe(normalize)}")
-    symmetric = _is_symmetric(adj)
+    return adj, c, _is_symmetric(adj)
+
+
+def _system(adjacency: Any, time: str, normalize: Any, c: Any, dtype: Any) -> tuple[Tensor, bool]:
+    adj, c, symmetric = _checked(adjacency, time, normalize, c, dtype)
     return (_normalize(adj, time, c, symmetric) if normalize else adj), symmetric
+
+
+def _schur_radius(schur_form: np.ndarray) -> float:
+    """Spectral radius from a standardised real Schur form: a 2x2 block's eigenvalue pair has
+    modulus sqrt(det); 1x1 blocks are their own eigenvalue (and |Re| <= modulus in a block)."""
+    diagonal = np.abs(np.diag(schur_form))
+    determinants = np.diag(schur_form)[:-1] * np.diag(schur_form)[1:] - np.diag(schur_form, 1) * np.diag(
+        schur_form, -1
+    )
+    pairs = np.diag(schur_form, -1) != 0
+    return float(max(diagonal.max(initial=0.0), np.sqrt(determinants[pairs]).max(initial=0.0)))
 
 
 # ---------------------------------------------------------------------- controllability
@@ -322,20 +338,27 @@ def modal_controllability(
     eigendecomposition). For a non-symmetric :math:`A` it is defined, as in nctpy's
     ``modal_control``, with the real Schur decomposition :math:`A = U T U^\top` (``scipy.linalg
     .schur``, one graph at a time on the CPU): :math:`V = U`, :math:`\lambda_j = T_{jj}` (the
-    real part of a complex pair). Those values are an approximation that depends on LAPACK's
+    real part of a complex pair; the one decomposition of the raw :math:`A` also gives
+    :math:`\rho(A)`). Those values are an approximation that depends on LAPACK's
     ordering of the Schur form (nctpy's caveat), and they can be ill-posed: with repeated or
     defective eigenvalues (C. elegans' chemical synapses) a relative change of 1e-15 in
     :math:`A` moves them by 1e-3, in nctpy as here.
     """
-    a, symmetric = _system(adjacency, "discrete", normalize, c, dtype)
+    adj, c, symmetric = _checked(adjacency, "discrete", normalize, c, dtype)
     if symmetric:
+        a = _normalize(adj, "discrete", c, symmetric) if normalize else adj
         return 1 - a.square().sum(-1)
-    matrices = a.detach().to("cpu", torch.float64).numpy().reshape(-1, *a.shape[-2:])
-    values = np.zeros((len(matrices), a.shape[-1]))
+    # the Schur form of A / s is that of A with T / s: one decomposition also gives rho(A)
+    matrices = adj.detach().to("cpu", torch.float64).numpy().reshape(-1, *adj.shape[-2:])
+    values = np.zeros((len(matrices), adj.shape[-1]))
     for k, matrix in enumerate(matrices):
         schur_form, vectors = scipy.linalg.schur(matrix, output="real")
-        values[k] = (vectors**2 * (1 - np.diag(schur_form) ** 2)).sum(1)
-    return torch.from_numpy(values).reshape(a.shape[:-1]).to(device=a.device, dtype=dtype)
+        eigenvalues = np.diag(schur_form)
+        if normalize:
+            scale = c + _schur_radius(schur_form)
+            eigenvalues = eigenvalues / (scale if scale > 0 else 1.0)
+        values[k] = (vectors**2 * (1 - eigenvalues**2)).sum(1)
+    return torch.from_numpy(values).reshape(adj.shape[:-1]).to(device=adj.device, dtype=dtype)
 
 
 # ---------------------------------------------------------------------- minimum energy
