@@ -54,7 +54,7 @@ def reference_term(rule, a):
                 out[u, v] = len(list(nx.common_neighbors(graph, u, v)))
             elif rule == "matching":
                 nu, nv = set(graph[u]) - {v}, set(graph[v]) - {u}
-                out[u, v] = len(nu & nv) / len(nu | nv) if nu | nv else 0.0
+                out[u, v] = 2 * len(nu & nv) / (len(nu) + len(nv)) if nu | nv else 0.0
             else:
                 x = c if rule.startswith("clu") else k
                 xu, xv = x[u], x[v]

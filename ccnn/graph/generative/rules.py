@@ -17,10 +17,10 @@ through u; :math:`c_u = 0` when :math:`k_u < 2`), the rules are (:data:`RULES`):
 
 * ``"spatial"``: :math:`K_{uv} = 1` (distance only; γ has no effect);
 * ``"neighbors"``: common neighbours, :math:`K_{uv} = |N_u \cap N_v|`;
-* ``"matching"``: the matching index, the overlap of the two neighbourhoods each without the
-  other node, :math:`K_{uv} = \frac{|N_u \setminus \{v\} \cap N_v \setminus \{u\}|}
-  {|N_u \setminus \{v\} \cup N_v \setminus \{u\}|}
-  = \frac{|N_u \cap N_v|}{k_u + k_v - 2 a_{uv} - |N_u \cap N_v|}` (0 when the union is empty);
+* ``"matching"``: the matching index of the Brain Connectivity Toolbox that these papers use,
+  the overlap of the two neighbourhoods each without the other node,
+  :math:`K_{uv} = \frac{2 |N_u \cap N_v|}{|N_u \setminus \{v\}| + |N_v \setminus \{u\}|}
+  = \frac{2 |N_u \cap N_v|}{k_u + k_v - 2 a_{uv}}` (0 when both neighbourhoods are empty);
 * ``"clu-avg"`` :math:`(c_u + c_v)/2`, ``"clu-min"`` :math:`\min(c_u, c_v)`, ``"clu-max"``
   :math:`\max(c_u, c_v)`, ``"clu-diff"`` :math:`|c_u - c_v|`, ``"clu-prod"`` :math:`c_u c_v`;
 * ``"deg-avg"`` :math:`(k_u + k_v)/2`, ``"deg-min"`` :math:`\min(k_u, k_v)`, ``"deg-max"``
@@ -194,8 +194,8 @@ class Topology:
                 return common
             k = self.degree
             linked = self.gather_rows(self.adjacency, nodes)
-            union = (k.gather(1, nodes)[..., None] + k[:, None, :] - common) - 2 * linked
-            return torch.where(union > 0, common / union.clamp(min=1), 0)
+            total = k.gather(1, nodes)[..., None] + k[:, None, :] - 2 * linked
+            return torch.where(total > 0, 2 * common / total.clamp(min=1), 0)
         node = self.clustering() if rule.startswith("clu-") else self.degree
         x, y = node.gather(1, nodes)[..., None], node[:, None, :]
         kind = rule[4:]
