@@ -91,7 +91,7 @@ def louvain(adjacency: Any, *, resolution: float = 1.0, seed: int = 0) -> Tensor
         int64 labels ``(N,)`` or ``(B, N)`` numbered 0..K-1 in order of first appearance (node
         0 is in community 0), on the input's device. One graph at a time (networkx).
     """
-    import networkx as nx  # optional at import time: only this function needs it
+    import networkx as nx  # imported here: slow to import, and only this function needs it
 
     adj = check_adjacency(adjacency)
     check_nonnegative(adj, "adjacency")
