@@ -9,8 +9,8 @@ An edge is a non-zero off-diagonal entry; the diagonal (self-connections) is cop
   every in- and out-degree; undirected: :math:`\{a, b\}, \{c, d\}` become :math:`\{a, d\},
   \{c, b\}` or :math:`\{a, c\}, \{b, d\}` (chosen at random), which keeps every degree. A swap is
   refused when it would create a self-loop or an edge that already exists (no multi-edges).
-  An edge keeps its weight and its first endpoint (directed: its source, so out-strengths are
-  preserved exactly; in-strengths are not).
+  Each edge keeps its weight and one of its endpoints (directed: its source, so out-strengths
+  are preserved exactly; in-strengths are not).
 * :func:`randomise_preserving_strength` -- Rubinov & Sporns 2011 ("Weight-conserving
   characterization of complex functional brain networks", NeuroImage): the topology is
   rewired as above, then the original weights are dealt out again so that node strengths are
@@ -33,8 +33,8 @@ cannot reverse some directed triangles, so a few directed graphs are unreachable
 
 ``n_swaps`` counts **proposed** swaps per edge: ``2 · n_swaps`` rounds, ``n_swaps · E``
 proposals in all (on sparse graphs nearly all are accepted). Counting accepted swaps instead
-(as bctpy's ``randmio`` does) stops the chain at times that depend on its state and biases it
-toward graphs that admit many swaps.
+stops the chain at times that depend on its state and biases it toward graphs that admit many
+swaps.
 
 **Shapes.** ``n_nulls=None``: one null per input graph, same shape as the input. ``n_nulls=K``:
 ``K`` nulls per graph, inserted before the node dimensions: ``(N, N) -> (K, N, N)`` and
