@@ -39,9 +39,10 @@ def _coefficients(binary: Tensor, directed: bool, size: int, dtype: torch.dtype)
     if not directed:
         deg = deg // 2
     # every edge (i, j) lies among the rich nodes of every k < min(k_i, k_j)
-    low = torch.minimum(deg[:, :, None], deg[:, None, :]).clamp(max=size)
-    per_min = torch.zeros(binary.shape[0], size + 1, dtype=torch.long, device=binary.device)
-    per_min.scatter_add_(1, low.flatten(1), binary.flatten(1).long())
+    g, i, j = binary.nonzero(as_tuple=True)
+    low = torch.minimum(deg[g, i], deg[g, j]).clamp(max=size)
+    per_min = torch.zeros(binary.shape[0] * (size + 1), dtype=torch.long, device=binary.device)
+    per_min = per_min.scatter_add_(0, g * (size + 1) + low, torch.ones_like(low)).view(-1, size + 1)
     per_deg = torch.zeros_like(per_min).scatter_add_(1, deg.clamp(max=size), torch.ones_like(deg))
 
     def above(hist: Tensor) -> Tensor:  # [k] -> count of entries with value > k, k = 0..size-1
