@@ -62,6 +62,8 @@ def check_shape(tensor: Tensor, shape: Sequence[int | None], name: str, *, meani
 def check_finite(tensor: Tensor, name: str) -> None:
     """Raise if ``tensor`` holds NaN or inf, saying how many and where the first one is."""
     if tensor.is_floating_point() or tensor.is_complex():
+        if tensor.numel() and bool(torch.isfinite(tensor.sum())):  # one pass when all is well
+            return  # (a non-finite sum may still be an overflow of finite values: look closer)
         bad = ~torch.isfinite(tensor)
         count = int(bad.sum())
         if count:

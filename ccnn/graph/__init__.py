@@ -15,7 +15,16 @@ Interpretation
   :func:`characteristic_path_length`, :func:`global_efficiency`, :func:`local_efficiency`.
 * :func:`betweenness` (Freeman; Brandes' accumulation for all sources of all graphs at once).
 * :mod:`~ccnn.graph.communities` -- :func:`modularity` of a partition (Newman; Leicht &
-  Newman for directed graphs).
+  Newman for directed graphs), :func:`louvain` communities (networkx, seeded),
+  :func:`participation_coefficient` and :func:`within_module_degree_zscore` (Guimerà & Amaral).
+* :func:`rich_club` coefficients (Colizza et al.), raw or against nulls.
+* :mod:`~ccnn.graph.small_world` -- :func:`small_world_sigma`, :func:`small_world_omega`,
+  :func:`small_world_propensity` against random and lattice references.
+
+Null models (:mod:`~ccnn.graph.nulls`)
+
+* :func:`randomise_preserving_degree` (Maslov–Sneppen swaps, many nulls in one call),
+  :func:`randomise_preserving_strength` (Rubinov & Sporns), :func:`latticise` (Sporns & Zwi).
 
 Communication (:mod:`~ccnn.graph.communication`)
 
@@ -38,7 +47,7 @@ Embedding: :func:`spectral_embedding` (ASE / LSE, directed or undirected).
 from ccnn.graph import generative
 from ccnn.graph.betweenness import betweenness
 from ccnn.graph.communication import Navigation, communicability, navigation, search_information
-from ccnn.graph.communities import modularity
+from ccnn.graph.communities import louvain, modularity, participation_coefficient, within_module_degree_zscore
 from ccnn.graph.control import (
     average_controllability,
     minimum_control_energy,
@@ -46,7 +55,10 @@ from ccnn.graph.control import (
     normalize_for_control,
 )
 from ccnn.graph.metrics import clustering, degree, density, strength
+from ccnn.graph.nulls import latticise, randomise_preserving_degree, randomise_preserving_strength
 from ccnn.graph.paths import characteristic_path_length, global_efficiency, local_efficiency, shortest_paths
+from ccnn.graph.rich_club import rich_club
+from ccnn.graph.small_world import ring_lattice, small_world_omega, small_world_propensity, small_world_sigma
 from ccnn.graph.spectral import SpectralEmbedding, spectral_embedding
 from ccnn.graph.structural_control import driver_nodes, maximum_matching
 
@@ -63,15 +75,26 @@ __all__ = [
     "driver_nodes",
     "generative",
     "global_efficiency",
+    "latticise",
     "local_efficiency",
+    "louvain",
     "maximum_matching",
     "minimum_control_energy",
     "modal_controllability",
     "modularity",
     "navigation",
     "normalize_for_control",
+    "participation_coefficient",
+    "randomise_preserving_degree",
+    "randomise_preserving_strength",
+    "rich_club",
+    "ring_lattice",
     "search_information",
     "shortest_paths",
+    "small_world_omega",
+    "small_world_propensity",
+    "small_world_sigma",
     "spectral_embedding",
     "strength",
+    "within_module_degree_zscore",
 ]

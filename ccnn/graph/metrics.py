@@ -100,18 +100,83 @@ def clustering(adjacency: Any, *, directed: bool | None = None, weighted: bool =
         adj = (adj != 0).to(adj.dtype)
     if directed is None:
         directed = not torch.equal(adj, adj.transpose(-1, -2))
-    peak = adj.amax((-1, -2), keepdim=True)
-    normalised = adj / torch.where(peak > 0, peak, torch.ones_like(peak))
-    root = normalised.pow(1.0 / 3.0)
+    n = adj.shape[-1]
+    if n > 64 and int(torch.count_nonzero(adj)) < SPARSE_DENSITY * adj.numel():
+        sparse = _sparse_clustering(adj.reshape(-1, n, n), directed)
+        if sparse is not None:
+            return sparse.reshape(adj.shape[:-1])
     binary = (adj != 0).to(adj.dtype)
     if directed:
-        both = root + root.transpose(-1, -2)
-        triangles = torch.diagonal(both @ both @ both, dim1=-2, dim2=-1)
         total = binary.sum(-1) + binary.sum(-2)
-        reciprocal = torch.diagonal(binary @ binary, dim1=-2, dim2=-1)
+        reciprocal = (binary * binary.transpose(-1, -2)).sum(-1)  # diag(B B)
         possible = 2 * (total * (total - 1) - 2 * reciprocal)
     else:
-        triangles = torch.diagonal(root @ root @ root, dim1=-2, dim2=-1)
         k = binary.sum(-1)
         possible = k * (k - 1)
+    peak = adj.amax((-1, -2), keepdim=True)
+    root = (adj / torch.where(peak > 0, peak, torch.ones_like(peak))).pow(1.0 / 3.0)
+    if directed:
+        root = root + root.transpose(-1, -2)
+    triangles = ((root @ root) * root.transpose(-1, -2)).sum(-1)  # diag(R³), one product
+    return _ratio(triangles, possible)
+
+
+def _ratio(triangles: Tensor, possible: Tensor) -> Tensor:
     return torch.where(possible > 0, triangles / possible.clamp(min=1), torch.zeros_like(triangles))
+
+
+#: Below this fraction of edges, :func:`clustering` counts the triangles on the edge list
+#: (wedges closed by a lookup of the third edge): the work follows the edges, ~5x less time than
+#: the dense route at 1 % on CPU (benchmarks/graph_speed.py).
+SPARSE_DENSITY = 0.05
+#: Most wedges (paths of two edges) held at once by the edge-list route; more use the dense one.
+MAX_WEDGES = 20_000_000
+
+
+def _sparse_clustering(adj: Tensor, directed: bool) -> Tensor | None:
+    r"""Clustering ``(B, N)`` from the edge list. Triangles: diag(R³) with R the cube root of
+    ``adj / max`` (R + Rᵀ for directed graphs), :math:`[R^3]_{ii} = \sum_{j, k} R_{ij} R_{jk}
+    R_{ki}` over the wedges i - j - k (entry (i, j), then each entry (j, k) of row j), closed by
+    reading R_ki; degrees from the same list. ``None`` when there are more than
+    :data:`MAX_WEDGES` wedges (hubs): use the dense route."""
+    b, n = adj.shape[0], adj.shape[-1]
+    peak = adj.amax((-1, -2))
+    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+
+    flat = adj.reshape(-1)
+
+    def root(g: Tensor, row: Tensor, column: Tensor) -> Tensor:
+        scale = peak[g]
+        value = (flat.take((g * n + row) * n + column) / scale).pow(1.0 / 3.0)
+        if directed:
+            value = value + (flat.take((g * n + column) * n + row) / scale).pow(1.0 / 3.0)
+        return value
+
+    g, i, j = (adj + adj.transpose(-1, -2) if directed else adj).nonzero(as_tuple=True)
+    row = g * n + i  # sorted: nonzero is row-major
+    length = torch.bincount(row, minlength=b * n)
+    starts = length.cumsum(0) - length
+    next_row = g * n + j  # the wedge continues along row j
+    count = length[next_row]
+    total = int(count.sum())
+    if total > MAX_WEDGES:
+        return None
+    first = torch.repeat_interleave(torch.arange(len(row), device=adj.device), count, output_size=total)
+    block = count.cumsum(0) - count
+    second = starts[next_row[first]] + torch.arange(total, device=adj.device) - block[first]
+    gf, i_f = g[first], i[first]
+    k = j[second]
+    edge = root(g, i, j)
+    value = edge[first] * edge[second] * root(gf, k, i_f)
+    triangles = torch.zeros(b * n, dtype=adj.dtype, device=adj.device).index_add_(0, row[first], value)
+    if directed:  # the pattern is symmetric: count each node's in-, out- and reciprocated edges
+        into = (flat.take(row * n + j) != 0).to(adj.dtype)  # j -> i
+        out_of = (flat.take(next_row * n + i) != 0).to(adj.dtype)  # i -> j
+        degrees = torch.zeros(b * n, dtype=adj.dtype, device=adj.device)
+        total = degrees.index_add(0, row, into + out_of)
+        reciprocal = degrees.index_add(0, row, into * out_of)
+        possible = 2 * (total * (total - 1) - 2 * reciprocal)
+    else:
+        k = length.to(adj.dtype)
+        possible = k * (k - 1)
+    return _ratio(triangles, possible).reshape(b, n)

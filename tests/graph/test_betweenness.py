@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import networkx as nx
@@ -10,8 +11,10 @@ import pytest
 import torch
 from graph_helpers import random_weights
 
-import ccnn.graph.betweenness as betweenness_module
 from ccnn.graph.betweenness import betweenness
+
+# the module object: ccnn.graph.betweenness as an attribute is the function of the same name
+betweenness_module = importlib.import_module("ccnn.graph.betweenness")
 
 
 def nx_lengths(w, length):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ import torch
 from graph_helpers import random_weights as shared_random_weights
 
 from ccnn.graph import clustering, degree, density, strength
+
+metrics = importlib.import_module("ccnn.graph.metrics")  # the module, not a function
 
 
 def random_weights(n=30, p=0.2, seed=0, symmetric=False):
@@ -37,6 +41,27 @@ def test_weighted_clustering_matches_networkx(symmetric):
         [unweighted[k] for k in range(len(w))],
         atol=1e-10,
     )
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_sparse_graphs_take_the_edge_list_route_with_the_same_values(symmetric, monkeypatch):
+    """Below SPARSE_DENSITY (and N > 64) clustering counts triangles on the edge list; it must
+    agree with networkx, with the dense route, and fall back to it when wedges are too many."""
+    w = random_weights(n=150, p=0.03, seed=3, symmetric=symmetric)
+    w[5, :] = 0  # a node without input (and, undirected, without output)
+    if symmetric:
+        w[:, 5] = 0
+    graph = to_networkx(w, directed=not symmetric)
+    expected = nx.clustering(graph, weight="weight")
+    batch = torch.tensor(np.stack([w, np.zeros_like(w), w.T.copy()]))
+    sparse = clustering(batch)
+    np.testing.assert_allclose(sparse[0].numpy(), [expected[k] for k in range(len(w))], atol=1e-12)
+    assert torch.equal(sparse[1], torch.zeros(150, dtype=sparse.dtype))
+    monkeypatch.setattr(metrics, "SPARSE_DENSITY", 0.0)
+    torch.testing.assert_close(clustering(batch), sparse, rtol=0, atol=1e-12)
+    monkeypatch.setattr(metrics, "SPARSE_DENSITY", 1.0)
+    monkeypatch.setattr(metrics, "MAX_WEDGES", 10)  # too many wedges: the dense route
+    torch.testing.assert_close(clustering(batch), sparse, rtol=0, atol=1e-12)
 
 
 def test_degree_strength_and_density_match_networkx():
