@@ -341,4 +341,3 @@ class GraphMetricsCallback(Callback):
             f"{type(self).__name__}(metrics={list(self.metrics)}, every_n_epochs={self.every_n_epochs}"
             f"{modules}{threshold})"
         )
-

@@ -384,8 +384,11 @@ def _input_covariance(control_set: Any, n: int, batch: tuple[int, ...], like: Te
         if control.shape[0] != n:
             raise ValueError(f"control_set: expected ({n},) diagonal weights, got {tuple(control.shape)}")
         weights = control.to(like.dtype).square()
-    elif control.dim() in (2, 3) and control.is_floating_point() and control.shape[-2] == n and (
-        control.dim() == 2 or (len(batch) == 1 and control.shape[0] == batch[0])
+    elif (
+        control.dim() in (2, 3)
+        and control.is_floating_point()
+        and control.shape[-2] == n
+        and (control.dim() == 2 or (len(batch) == 1 and control.shape[0] == batch[0]))
     ):
         b = control.to(device=like.device, dtype=like.dtype)
         q = b @ b.mT
@@ -407,8 +410,10 @@ def _states(x0: Any, xf: Any, n: int, batch: tuple[int, ...], like: Tensor) -> t
     for value, name in ((x0, "x0"), (xf, "xf")):
         state = as_tensor(value, name)
         check_finite(state, name)
-        if state.dim() not in (1, 2, 3) or state.shape[-1] != n or (
-            state.dim() == 3 and (not batch or state.shape[0] not in (1, batch[0]))
+        if (
+            state.dim() not in (1, 2, 3)
+            or state.shape[-1] != n
+            or (state.dim() == 3 and (not batch or state.shape[0] not in (1, batch[0])))
         ):
             raise ValueError(
                 f"{name}: expected a state of shape ({n},), K states (K, {n}) or, for a batch of "
