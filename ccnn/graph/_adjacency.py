@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, describe
 
-__all__ = ["check_adjacency"]
+__all__ = ["check_adjacency", "working_dtype"]
 
 
 def check_adjacency(adjacency: Any) -> Tensor:
@@ -25,3 +26,9 @@ def check_adjacency(adjacency: Any) -> Tensor:
         raise ValueError(f"adjacency: expected at least one node (N >= 1), got shape {tuple(adj.shape)}")
     check_finite(adj, "adjacency")
     return adj
+
+
+def working_dtype(adjacency: Tensor) -> torch.dtype:
+    """The dtype measures are computed and returned in: float64 stays float64, anything else
+    (float32, ints, bools) uses the default dtype."""
+    return torch.float64 if adjacency.dtype == torch.float64 else torch.get_default_dtype()

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import describe
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 from ccnn.graph.paths import _lengths
 
 __all__ = ["betweenness"]
@@ -86,7 +86,7 @@ def betweenness(
     adj = check_adjacency(adjacency)
     if not isinstance(normalized, bool):
         raise TypeError(f"normalized: expected a bool, got {describe(normalized)}")
-    out_dtype = torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype()
+    out_dtype = working_dtype(adj)
     lengths = _lengths(adj.to(torch.float64), length)
     n = lengths.shape[-1]
     graphs = lengths.reshape(-1, n, n)

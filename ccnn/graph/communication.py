@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, check_nonnegative, check_real, describe
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 from ccnn.graph.betweenness import _CHUNK_ELEMENTS, _edge_list, _source_columns, _sweep_min, _tight
 from ccnn.graph.paths import _lengths
 
@@ -97,7 +97,7 @@ def search_information(
     """
     adj = check_adjacency(adjacency)
     check_nonnegative(adj, "adjacency")
-    out_dtype = torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype()
+    out_dtype = working_dtype(adj)
     lengths = _lengths(adj.to(torch.float64), length)
     n = lengths.shape[-1]
     graphs = lengths.reshape(-1, n, n)
@@ -169,7 +169,7 @@ def navigation(
         dtype.
     """
     adj = check_adjacency(adjacency)
-    out_dtype = torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype()
+    out_dtype = working_dtype(adj)
     lengths = _lengths(adj.to(torch.float64), length)
     n = lengths.shape[-1]
     dist = as_tensor(distances, "distances")

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_choice, check_nonnegative, check_real, describe
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 
 __all__ = ["louvain", "modularity", "participation_coefficient", "within_module_degree_zscore"]
 
@@ -55,7 +55,7 @@ def modularity(adjacency: Any, communities: Any, *, resolution: float = 1.0) -> 
     """Modularity :math:`Q` of ``communities`` (an ``(N,)`` or ``(B, N)`` integer label tensor)
     on ``adjacency`` ``(N, N)`` or ``(B, N, N)`` (module docstring); ``()`` or ``(B,)``."""
     adj = check_adjacency(adjacency)
-    adj = adj.to(torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype())
+    adj = adj.to(working_dtype(adj))
     n = adj.shape[-1]
     adj = adj.masked_fill(torch.eye(n, dtype=torch.bool, device=adj.device), 0)
     check_real(resolution, "resolution", positive=True)
@@ -120,7 +120,7 @@ def _module_strengths(adjacency: Any, communities: Any, direction: str) -> tuple
     check_choice(direction, "direction", DIRECTIONS)
     adj = check_adjacency(adjacency)
     check_nonnegative(adj, "adjacency")
-    adj = adj.to(torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype())
+    adj = adj.to(working_dtype(adj))
     n = adj.shape[-1]
     adj = adj.masked_fill(torch.eye(n, dtype=torch.bool, device=adj.device), 0)
     labels = _labels(communities, adj)

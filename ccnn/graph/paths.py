@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import check_choice
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 
 __all__ = ["LENGTHS", "characteristic_path_length", "global_efficiency", "local_efficiency", "shortest_paths"]
 
@@ -38,7 +38,7 @@ LENGTHS = ("inverse", "negative_log", "binary")
 def _lengths(adjacency: Any, length: str) -> Tensor:
     check_choice(length, "length", LENGTHS)
     adj = check_adjacency(adjacency)
-    adj = adj.abs().to(torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype())
+    adj = adj.abs().to(working_dtype(adj))
     n = adj.shape[-1]
     edge = adj != 0
     edge &= ~torch.eye(n, dtype=torch.bool, device=adj.device)
@@ -101,7 +101,7 @@ def local_efficiency(adjacency: Any, *, weighted: bool = False, length: str = "i
     symmetrised graph, ``(N,)`` or ``(B, N)``; nodes with fewer than two neighbours get 0.
     ``weighted=False`` (default) uses hop counts, as networkx's ``local_efficiency``."""
     adj = check_adjacency(adjacency)
-    adj = adj.abs().to(torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype())
+    adj = adj.abs().to(working_dtype(adj))
     symmetric = torch.maximum(adj, adj.transpose(-1, -2))
     n = symmetric.shape[-1]
     symmetric = symmetric.masked_fill(torch.eye(n, dtype=torch.bool, device=adj.device), 0)

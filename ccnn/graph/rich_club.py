@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import check_int, describe
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 from ccnn.graph.nulls import randomise_preserving_degree
 
 __all__ = ["rich_club"]
@@ -91,7 +91,7 @@ def rich_club(
         directed = not symmetric
     elif not directed and not symmetric:
         raise ValueError("directed: got False, but adjacency is not symmetric (expected a symmetric matrix)")
-    dtype = torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype()
+    dtype = working_dtype(adj)
     batch = binary.reshape(-1, n, n)
     deg = batch.sum(-1) + batch.sum(-2)
     size = int(deg.max()) // (1 if directed else 2) + 1

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import check_int, check_nonnegative, describe
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import check_adjacency, working_dtype
 from ccnn.graph.metrics import clustering
 from ccnn.graph.nulls import latticise, randomise_preserving_degree
 from ccnn.graph.paths import characteristic_path_length
@@ -54,7 +54,7 @@ DEFAULT_NULLS = 20
 def _prepare(adjacency: Any, n_nulls: int, weighted: bool = False) -> tuple[Tensor, int]:
     adj = check_adjacency(adjacency)
     k = check_int(n_nulls, "n_nulls", minimum=1)
-    dtype = torch.float64 if adj.dtype == torch.float64 else torch.get_default_dtype()
+    dtype = working_dtype(adj)
     n = adj.shape[-1]
     off = adj.to(dtype).masked_fill(torch.eye(n, dtype=torch.bool, device=adj.device), 0)
     if weighted:
