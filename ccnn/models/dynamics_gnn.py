@@ -563,7 +563,9 @@ class DynamicsGNN(L.LightningModule):
             run = self.rollout(datamodule)
             rollout = RolloutR2(self.hparams.rollout_horizons).to(self.device)
             rollout.update(run["predicted"], run["true"])
-            for horizon, value in zip(self.hparams.rollout_horizons, rollout.compute().tolist(), strict=True):
+            # torchmetrics returns a one-element result as a 0-d tensor: one horizon is a float
+            values = torch.atleast_1d(rollout.compute()).tolist()
+            for horizon, value in zip(self.hparams.rollout_horizons, values, strict=True):
                 metrics[f"rollout_r2@{horizon}"] = value
             curve = r2_by_horizon(run["predicted"].double(), run["true"].double())
             below = horizon_below(curve, 0.9)

@@ -60,6 +60,13 @@ def test_small_assembly_is_recovered_and_exports_reload(small_recording, tmp_pat
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_single_rollout_horizon_is_scored(small_recording, tmp_path):
+    model = small_model(tmp_path, rollout_horizons=(400,))
+    fit(model, small_recording, batches=2)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["rollout_r2@400"] > 0.9
+
+
 def test_recording_with_another_neuron_count_raises(small_recording, tmp_path):
     model = DynamicsGNN(50, output_dir=str(tmp_path))
     with pytest.raises(ValueError, match="n_neurons: the model has 50 neurons but the recording"):
