@@ -72,6 +72,10 @@ TYPE_TABLE_COLUMNS = ["type", "neurons", "phi (symbolic)", "formula R²"]
 
 #: Files written to the run directory after ``fit`` (besides the PNG figures).
 EXPORT_FILES = ("connectivity.npy", "types.npy", "latents.npy", "functions.json", "metrics.json")
+#: Figures an export may write to ``figures/``; one that this export does not write (no rollout
+#: on a short test split, no learned stimulus) is removed, so no stale figure of an earlier run
+#: in the same directory stays beside the new ones.
+FIGURE_NAMES = ("connectivity", "latents", "functions", "rollout", "stimulus")
 
 
 @dataclass
@@ -681,6 +685,8 @@ class DynamicsGNN(L.LightningModule):
         if logger is not None and hasattr(logger, "log_table"):
             logger.log_table(key="types", columns=TYPE_TABLE_COLUMNS, data=self.type_table(functions))
         plots.save_figures(figures, directory / "figures")
+        for name in set(FIGURE_NAMES) - set(figures):
+            (directory / "figures" / f"{name}.png").unlink(missing_ok=True)
         return metrics
 
     def _library_formulas(self) -> dict[str, str]:

@@ -60,11 +60,19 @@ def test_small_assembly_is_recovered_and_exports_reload(small_recording, tmp_pat
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_single_rollout_horizon_is_scored(small_recording, tmp_path):
+def test_a_single_rollout_horizon_is_scored_and_no_stale_figure_stays(small_recording, tmp_path):
     model = small_model(tmp_path, rollout_horizons=(400,))
     fit(model, small_recording, batches=2)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["rollout_r2@400"] > 0.9
+    assert (tmp_path / "figures" / "rollout.png").exists()
+    # a second run into the same directory with a horizon longer than its test split: no rollout
+    # is scored, and the first run's rollout figure must not stay beside the new figures
+    model = small_model(tmp_path, rollout_horizons=(10**6,))
+    fit(model, small_recording, batches=2)
+    assert "rollout_r2@1000000" not in json.loads((tmp_path / "metrics.json").read_text())
+    assert not (tmp_path / "figures" / "rollout.png").exists()
+    assert (tmp_path / "figures" / "connectivity.png").exists()
 
 
 def test_recording_with_another_neuron_count_raises(small_recording, tmp_path):
