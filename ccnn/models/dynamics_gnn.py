@@ -24,9 +24,12 @@ and rollout R² at the given horizons (Euler integration from the first test fra
 recording; with ground truth also connectivity R² and slope (after the identifiability
 normalisation: ψ rises by 2 over the activity range, W takes the scale), type accuracy and
 adjusted Rand index of the clusters of learned φ profiles, the relative error of φ per
-type and of ψ, and the R² of Ω* against Ω. After ``fit`` the run directory gets
-``connectivity.npy``, ``types.npy``, ``latents.npy``, ``functions.json`` (symbolic
-forms), ``metrics.json`` and PNG figures (also logged to W&B when that is the logger).
+type and of ψ, and the R² of Ω* against Ω. ``metrics.json`` also holds the held-out
+``derivative_r2`` (on the test split) and a ``fit_quality`` verdict ("good" / "fair" /
+"poor", :data:`FIT_QUALITY_R2`); a fit that is not "good" warns with what to try. After
+``fit`` the run directory gets ``connectivity.npy``, ``types.npy``, ``latents.npy``,
+``functions.json`` (symbolic forms), ``metrics.json`` and PNG figures (also logged to W&B when
+that is the logger).
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torchmetrics import R2Score
 from torchmetrics.clustering import AdjustedRandScore
+from torchmetrics.functional import r2_score
 
 from ccnn._format import format_metric
 from ccnn._io import atomic_write
@@ -72,6 +76,13 @@ TYPE_TABLE_COLUMNS = ["type", "neurons", "phi (symbolic)", "formula R²"]
 
 #: Files written to the run directory after ``fit`` (besides the PNG figures).
 EXPORT_FILES = ("connectivity.npy", "types.npy", "latents.npy", "functions.json", "metrics.json")
+#: ``fit_quality`` in ``metrics.json``: "good" when the held-out derivative R² reaches the first
+#: value and the rollout keeps R² >= 0.9 for at least the first horizon; "poor" below the second
+#: value or when the rollout falls under 0.9 before the first horizon; "fair" in between.
+FIT_QUALITY_R2 = (0.99, 0.9)
+#: Test frames the held-out derivative R² is computed on (evenly spaced over the test split).
+HELD_OUT_FRAMES = 2000
+
 #: Figures an export may write to ``figures/``; one that this export does not write (no rollout
 #: on a short test split, no learned stimulus) is removed, so no stale figure of an earlier run
 #: in the same directory stays beside the new ones.
@@ -563,6 +574,14 @@ class DynamicsGNN(L.LightningModule):
                 ((psi - psi_true_rows).norm(dim=1) / psi_true_rows.norm(dim=1)).mean()
             )
             arrays.update(psi=psi.cpu(), psi_true=psi_true.cpu())
+        test = np.asarray(datamodule.split.test)
+        if len(test):
+            frames = test[:: max(1, len(test) // HELD_OUT_FRAMES)]
+            batch = {k: v.to(self.device) for k, v in datamodule.batch(frames).items()}
+            predicted = self(batch["x"].to(self.dtype), self.stimulus(batch))
+            metrics["derivative_r2"] = float(
+                r2_score(predicted.flatten().double(), batch["target"].flatten().double())
+            )
         if len(datamodule.split.test) > max(self.hparams.rollout_horizons):
             run = self.rollout(datamodule)
             rollout = RolloutR2(self.hparams.rollout_horizons).to(self.device)
@@ -654,6 +673,33 @@ class DynamicsGNN(L.LightningModule):
             return Path(self.hparams.output_dir)
         return Path(self.trainer.log_dir or self.trainer.default_root_dir)
 
+    def fit_quality(self, metrics: dict[str, Any], datamodule) -> tuple[str, str]:
+        """A verdict on the fit from what needs no ground truth (:data:`FIT_QUALITY_R2`): the
+        held-out derivative R² and how long the rollout tracks the recording; and, unless the
+        verdict is "good", what to try."""
+        r2 = metrics.get("derivative_r2")
+        if r2 is None:
+            return "unknown", ""
+        good, poor = FIT_QUALITY_R2
+        first = min(self.hparams.rollout_horizons)
+        tracked = metrics.get("rollout_horizon_r2_0.9")
+        diverges = tracked is not None and tracked < first
+        if r2 >= good and not diverges:
+            return "good", ""
+        verdict = "poor" if r2 < poor or diverges else "fair"
+        frames = len(datamodule.split.train)
+        rollout = f"; the rollout stays above R² 0.9 for {tracked:.0f} steps" if tracked is not None else ""
+        tips = [f"more frames (this fit had {frames} training frames)"]
+        if self.network.functions == "library":
+            tips.append(
+                "the MLP functions (--model.init_args.functions mlp), if φ or ψ are not in the libraries"
+            )
+        tips.append("more epochs")
+        return verdict, (
+            f"dynamics GNN: fit_quality {verdict}: held-out derivative R² {r2:.3f}{rollout}. "
+            f"Try {', '.join(tips)}."
+        )
+
     def export(self, directory: str | Path, datamodule) -> dict[str, Any]:
         """Evaluate and write :data:`EXPORT_FILES` and the figures to ``directory``."""
         directory = Path(directory)
@@ -664,6 +710,9 @@ class DynamicsGNN(L.LightningModule):
             evaluation = self.evaluate(datamodule)
         metrics = {k: v for k, v in evaluation["metrics"].items() if v is not None}
         metrics.update({f"start/{k}": v for k, v in self.start_diagnostics.items()})
+        metrics["fit_quality"], advice = self.fit_quality(metrics, datamodule)
+        if advice:
+            rank_zero_warn(advice)
         arrays = {
             "connectivity.npy": evaluation["arrays"]["connectivity"].float().numpy(),
             "types.npy": self.types.cpu().numpy(),

@@ -43,6 +43,8 @@ def test_small_assembly_is_recovered_and_exports_reload(small_recording, tmp_pat
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["connectivity_r2"] >= 0.99
     assert metrics["connectivity_slope"] == pytest.approx(1.0, abs=0.01)
+    assert metrics["derivative_r2"] > 0.99  # held out: the test split
+    assert metrics["fit_quality"] == "good"
     assert metrics["type_accuracy"] == 1.0 and metrics["n_types"] == 3
     assert metrics["rollout_r2@400"] > 0.9
     assert max(metrics[f"phi_error/type_{t}"] for t in range(3)) < 1e-3
@@ -110,6 +112,16 @@ def test_random_start_trains_by_gradient(small_recording, tmp_path):
     fit(model, small_recording, batches=600)
     after = torch.nn.functional.mse_loss(model(batch["x"]), batch["target"]).item()
     assert after < 0.2 * before
+
+
+def test_an_untrained_fit_is_called_poor_and_says_what_to_try(small_recording, tmp_path):
+    torch.manual_seed(0)
+    model = DynamicsGNN(100, init="random", output_dir=str(tmp_path), rollout_horizons=(50, 100))
+    with pytest.warns(UserWarning, match=r"fit_quality poor: held-out derivative R² .*Try more frames"):
+        fit(model, small_recording, batches=2)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["derivative_r2"] < 0.9
+    assert metrics["fit_quality"] == "poor"
 
 
 def test_schedules_ramp_and_bad_weights_raise():
