@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, describe
 
-__all__ = ["check_adjacency", "working_dtype"]
+__all__ = ["as_floating", "check_adjacency", "working_dtype"]
 
 
 def check_adjacency(adjacency: Any) -> Tensor:
@@ -32,3 +32,8 @@ def working_dtype(adjacency: Tensor) -> torch.dtype:
     """The dtype measures are computed and returned in: float64 stays float64, anything else
     (float32, ints, bools) uses the default dtype."""
     return torch.float64 if adjacency.dtype == torch.float64 else torch.get_default_dtype()
+
+
+def as_floating(adjacency: Tensor) -> Tensor:
+    """A floating-point tensor: float dtypes stay as they are, ints and bools take the default dtype."""
+    return adjacency if adjacency.is_floating_point() else adjacency.to(torch.get_default_dtype())

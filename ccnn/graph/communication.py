@@ -23,15 +23,11 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, check_nonnegative, check_real, describe
-from ccnn.graph._adjacency import check_adjacency, working_dtype
+from ccnn.graph._adjacency import as_floating, check_adjacency, working_dtype
 from ccnn.graph.betweenness import _CHUNK_ELEMENTS, _edge_list, _source_columns, _sweep_min, _tight
 from ccnn.graph.paths import _lengths
 
 __all__ = ["Navigation", "communicability", "navigation", "search_information"]
-
-
-def _float(adj: Tensor) -> Tensor:
-    return adj if adj.is_floating_point() else adj.to(torch.get_default_dtype())
 
 
 def communicability(adjacency: Any, *, normalize: bool = True, eps: float = 1e-12) -> Tensor:
@@ -63,7 +59,7 @@ def communicability(adjacency: Any, *, normalize: bool = True, eps: float = 1e-1
     adj = check_adjacency(adjacency)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize: expected a bool, got {describe(normalize)}")
-    magnitude = _float(adj).abs()
+    magnitude = as_floating(adj).abs()
     if normalize:
         inv_sqrt_strength = magnitude.sum(-1).clamp(min=check_real(eps, "eps", positive=True)).rsqrt()
         magnitude = inv_sqrt_strength[..., :, None] * magnitude * inv_sqrt_strength[..., None, :]

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import check_choice
-from ccnn.graph._adjacency import check_adjacency
+from ccnn.graph._adjacency import as_floating, check_adjacency
 
 __all__ = ["clustering", "degree", "density", "strength"]
 
@@ -45,7 +45,7 @@ DEGREE_KINDS = ("in", "out", "total", "undirected")
 
 def _off_diagonal(adjacency: Any) -> Tensor:
     adj = check_adjacency(adjacency)
-    adj = adj.to(torch.get_default_dtype()) if not adj.is_floating_point() else adj
+    adj = as_floating(adj)
     eye = torch.eye(adj.shape[-1], dtype=torch.bool, device=adj.device)
     return adj.masked_fill(eye, 0)
 
@@ -96,7 +96,7 @@ def clustering(adjacency: Any, *, directed: bool | None = None, weighted: bool =
         weighted: ``False`` counts triangles of the binary graph (the unweighted coefficient).
     """
     adj = check_adjacency(adjacency)
-    adj = adj.to(torch.get_default_dtype()) if not adj.is_floating_point() else adj
+    adj = as_floating(adj)
     n = adj.shape[-1]
     if n > 64 and int(torch.count_nonzero(adj)) < SPARSE_DENSITY * adj.numel():
         sparse = _sparse_clustering(adj.reshape(-1, n, n), directed, weighted)
