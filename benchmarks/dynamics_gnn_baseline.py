@@ -80,7 +80,7 @@ def fit(variant: str, path: Path, out: Path) -> tuple[dict, float]:
 
 
 def scaling(sizes: list[int], frames: int) -> None:
-    from ccnn.analysis.library_regression import regress_dynamics
+    from ccnn.models.dynamics_gnn.solvers.library_regression import regress_dynamics
     from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS
 
     print(f"closed-form regression on {frames} frames, K = {len(DEFAULT_PSI_TERMS)} ψ terms")

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from ccnn._validation import as_tensor, check_finite, check_int, check_real, check_shape, describe
-from ccnn.analysis.ground_truth import TrueDynamics
+from ccnn.data.activity.ground_truth import TrueDynamics
 from ccnn.data.activity.recording import Recording
 
 __all__ = [
@@ -95,7 +95,7 @@ class GroundTruthDynamics(Dynamics):
 
     Args:
         truth: a :class:`~ccnn.data.Recording` with ``neuron_params`` and ``connectivity``, or a
-            :class:`~ccnn.analysis.ground_truth.TrueDynamics`.
+            :class:`~ccnn.data.activity.ground_truth.TrueDynamics`.
         dt: the Euler step; the recording's by default.
         dtype, device: of the states (float64 on the CPU by default).
     """

@@ -6,7 +6,6 @@ datamodules) and ``ccnn.data.tasks`` (task datamodules). Their public names are 
 here; the module paths from before the split (``ccnn.data.recording``, ...) still import.
 """
 
-from ccnn.data import _moved
 from ccnn.data.activity import (
     BASELINE_TYPE_PARAMS,
     ActivityDataModule,
@@ -31,8 +30,6 @@ from ccnn.data.connectomes import (
 )
 from ccnn.data.registry import get, list_datamodules, register
 from ccnn.data.tasks import DigitsDataModule
-
-_moved.install()
 
 register("activity")(ActivityDataModule)
 register("simulated_activity")(SimulatedActivityDataModule)

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ccnn.data.activity import cache
+from ccnn.data.activity.ground_truth import TrueDynamics
 from ccnn.data.activity.recording import Recording
 from ccnn.data.activity.simulation import BASELINE_TYPE_PARAMS
 
@@ -92,6 +93,16 @@ class _FrameBatches(IterableDataset):
         self.epoch += 1
         for start in range(0, len(shard), self.module.batch_size):
             yield self.module.batch(np.sort(shard[start : start + self.module.batch_size]))
+
+
+def _evenly_spaced(block: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` entries of ``block`` evenly spaced over it, in order, without repeats."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive int, got {n!r}")
+    if len(block) <= n:
+        return np.asarray(block, dtype=np.int64)
+    picks = np.unique(np.linspace(0, len(block) - 1, n).round().astype(np.int64))
+    return np.asarray(block, dtype=np.int64)[picks]
 
 
 class ActivityDataModule(L.LightningDataModule):
@@ -246,6 +257,35 @@ class ActivityDataModule(L.LightningDataModule):
                 self._positions = torch.from_numpy(np.asarray(recording.positions))
             batch["positions"] = self._positions
         return batch
+
+    def regression_frames(self, n: int) -> dict[str, torch.Tensor]:
+        """The batch of up to ``n`` training frames evenly spaced over the training block (all
+        of them when it has fewer): what a closed-form fit of the dynamics reads."""
+        return self.batch(_evenly_spaced(self.split.train, n))
+
+    def held_out_frames(self, n: int) -> dict[str, torch.Tensor]:
+        """The batch of up to ``n`` test frames evenly spaced over the test block: what a
+        held-out score reads (empty batch tensors when there is no test block)."""
+        return self.batch(_evenly_spaced(self.split.test, n))
+
+    def activity_range(self) -> tuple[float, float]:
+        """(min, max) of the whole recording's activity."""
+        activity = self.recording.activity
+        return float(np.min(activity)), float(np.max(activity))
+
+    def positions(self) -> torch.Tensor | None:
+        """Neuron positions (N, 2) in [0, 1]² (NaN: no position), or None."""
+        positions = self.recording.positions
+        return None if positions is None else torch.from_numpy(np.asarray(positions))
+
+    def ground_truth(self) -> TrueDynamics | None:
+        """The simulator's equations with this recording's W, types and functions
+        (:class:`ccnn.data.activity.ground_truth.TrueDynamics`), or None when the recording
+        does not carry them."""
+        recording = self.recording
+        if recording.neuron_params is None or recording.connectivity is None:
+            return None
+        return TrueDynamics(recording)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from ccnn.analysis.stimulus_regression import _neighbour_mean, regress_stimulated_dynamics
 from ccnn.data.activity.simulation import simulate_assembly
+from ccnn.models.dynamics_gnn.solvers.stimulus_regression import _neighbour_mean, regress_stimulated_dynamics
 from ccnn.nn.function_library import FunctionLibrary
 
 F64 = torch.float64

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from ccnn.analysis.library_regression import (
+from ccnn.models.dynamics_gnn.solvers.library_regression import (
     _normal_equations,
     _psi_features,
     _refit,

@@ -40,7 +40,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, check_shape
-from ccnn.analysis.ground_truth import psi_plateau
+from ccnn.data.activity.ground_truth import psi_plateau
 from ccnn.nn.function_library import FunctionLibrary
 
 __all__ = ["LibraryRegression", "regress_dynamics"]

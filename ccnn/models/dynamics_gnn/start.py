@@ -1,6 +1,6 @@
 """Load a closed-form library regression into a :class:`~ccnn.nn.DynamicsNetwork`.
 
-The regression (:func:`ccnn.analysis.library_regression.regress_dynamics`) gives W, one
+The regression (:func:`ccnn.models.dynamics_gnn.solvers.library_regression.regress_dynamics`) gives W, one
 φ coefficient vector per neuron and ψ (shared or per sender). The network instead has a
 latent a_i per neuron from which the coefficients follow. The latents are the principal
 components of the per-neuron coefficient vectors (φ's, plus ψ's when ψ depends on the
@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ccnn.analysis.library_regression import LibraryRegression
+from ccnn.models.dynamics_gnn.solvers.library_regression import LibraryRegression
 from ccnn.nn.dynamics import DynamicsNetwork
 from ccnn.nn.function_library import FunctionLibrary, LibraryFunction
 from ccnn.nn.siren import SIREN

@@ -7,7 +7,7 @@ With an external stimulus on some neurons (Allier et al. 2026, "stimuli" experim
 where :math:`\Omega_i = 1` for neurons without a position (unstimulated) and Ω is unknown
 for the others. The model is bilinear in (W, Ω) and linear in each given the other, so:
 
-1. :func:`~ccnn.analysis.library_regression.regress_dynamics` on all receivers, with ψ
+1. :func:`~ccnn.models.dynamics_gnn.solvers.library_regression.regress_dynamics` on all receivers, with ψ
    and φ's terms chosen on the unstimulated receivers alone (their rows are exact).
 2. On the stimulated receivers, divide each equation by :math:`\Omega_i(t)`, with Ω
    constant over bins of ``bin_frames`` consecutive frames (:math:`\omega = 1/\Omega`):
@@ -48,7 +48,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, check_shape
-from ccnn.analysis.library_regression import (
+from ccnn.models.dynamics_gnn.solvers.library_regression import (
     F64,
     LibraryRegression,
     _normal_equations,
@@ -315,7 +315,7 @@ def regress_stimulated_dynamics(
         positions: (N, 2); rows with NaN mark unstimulated neurons (Ω = 1). At least one
             neuron must be unstimulated: its exact rows pin ψ and Ω's scale.
         phi_terms, psi_terms, per_sender_psi, prune, ridge, chunk: as for
-            :func:`~ccnn.analysis.library_regression.regress_dynamics`.
+            :func:`~ccnn.models.dynamics_gnn.solvers.library_regression.regress_dynamics`.
         bin_frames: Ω is constant over this many consecutive recording frames.
         max_steps, tolerance: Levenberg–Marquardt steps at most, and the relative fall of the
             residual below which they stop.

@@ -1,5 +1,6 @@
-"""The module paths of ccnn.data from before its split into connectomes/, activity/ and tasks/
-still import, as the same module objects, and ``python -m ccnn.data.simulate`` still runs."""
+"""Module paths from before a move still import, as the same module objects: ccnn.data before
+its split into connectomes/, activity/ and tasks/; the dynamics GNN's solvers before they left
+ccnn.analysis. ``python -m ccnn.data.simulate`` still runs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from ccnn.data._moved import MOVED
+from ccnn._moved import MOVED
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(MOVED.items()))

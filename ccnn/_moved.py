@@ -1,7 +1,8 @@
-"""Old module paths of ``ccnn.data`` (before it was split into ``connectomes/``,
-``activity/`` and ``tasks/``) keep working: ``import ccnn.data.recording`` gives the module
-``ccnn.data.activity.recording`` itself (the same object, so patches apply), and
-``python -m ccnn.data.simulate`` still runs the simulator."""
+"""Old module paths keep working after files move: ``import ccnn.data.recording`` gives the
+module ``ccnn.data.activity.recording`` itself (the same object, so patches apply), and
+``python -m ccnn.data.simulate`` still runs the simulator. The aliases resolve lazily (on
+import of the old path), so an old path in a lower layer (``ccnn.analysis``) does not make
+that layer import a higher one (``ccnn.models``). Installed by ``import ccnn``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ MOVED = {
     "ccnn.data.cache": "ccnn.data.activity.cache",
     "ccnn.data.movies": "ccnn.data.activity.movies",
     "ccnn.data.digits": "ccnn.data.tasks.digits",
+    # The dynamics GNN became a package with its own solvers (issue 17).
+    "ccnn.models.dynamics_init": "ccnn.models.dynamics_gnn.start",
+    "ccnn.analysis.library_regression": "ccnn.models.dynamics_gnn.solvers.library_regression",
+    "ccnn.analysis.stimulus_regression": "ccnn.models.dynamics_gnn.solvers.stimulus_regression",
+    "ccnn.analysis.ground_truth": "ccnn.data.activity.ground_truth",
 }
 
 
