@@ -268,6 +268,35 @@ class ActivityDataModule(L.LightningDataModule):
         held-out score reads (empty batch tensors when there is no test block)."""
         return self.batch(_evenly_spaced(self.split.test, n))
 
+    def resident_training_frames(
+        self, device: str | torch.device | None = None, *, rank: int | None = None, world: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """This rank's shard of the training block as one batch on ``device``, for training that
+        draws its batches there (:mod:`ccnn.models.dynamics_gnn.training`).
+
+        Returns :meth:`batch` of the shard (``frame`` [T], ``x`` [T, N], ``target`` [T, N], and
+        ``stimulus`` [T, N] / ``positions`` [N, 2] when the recording has them) moved to
+        ``device`` (None: left on the CPU). The shard, as the loaders', is every ``world``-th
+        training frame from offset ``rank``, cut to ``len(train) // world`` frames: disjoint
+        across ranks, equal in length, spread over the whole block. ``rank`` and ``world``
+        default to the attached trainer's (0 and 1 without one). It takes 2 (3 with a stimulus)
+        × T × N × 4 bytes: 0.64 GB for the baseline (N = 1000, 8·10⁴ training frames) on one device.
+        """
+        default_rank, default_world = self._rank_world()
+        world = default_world if world is None else world
+        rank = default_rank if rank is None else rank
+        if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+            raise ValueError(f"world: expected an int >= 1, got {world!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world:
+            raise ValueError(f"rank: expected an int in [0, {world - 1}], got {rank!r}")
+        train = self.split.train
+        shard = train[rank::world][: len(train) // world]
+        if not len(shard):
+            raise ValueError(
+                f"world: {world} ranks leave no training frame for each (the training block has {len(train)})"
+            )
+        return {name: value.to(device) for name, value in self.batch(shard).items()}
+
     def activity_range(self) -> tuple[float, float]:
         """(min, max) of the whole recording's activity."""
         activity = self.recording.activity

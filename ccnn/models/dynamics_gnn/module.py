@@ -62,6 +62,12 @@ from ccnn.models.dynamics_gnn.solvers.stimulus_regression import (
     regress_stimulated_dynamics,
 )
 from ccnn.models.dynamics_gnn.start import distil_stimulus, initialise_from_regression
+from ccnn.models.dynamics_gnn.training import (
+    adam_options,
+    configure_engine,
+    dynamics_loss,
+    resident_training_step,
+)
 from ccnn.nn.dynamics import DynamicsNetwork
 from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS
 from ccnn.nn.siren import SIREN
@@ -143,6 +149,12 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         snap_latents: after the start, replace each latent by its type's median (the paper).
         rollout_steps, rollout_horizons: rollout length and the steps whose R² is reported.
         output_dir: where exports go (default: the trainer's log directory).
+        engine: ``"loader"`` (one Adam step per loader batch) or ``"resident"`` (the training
+            frames on the model's device, ``steps_per_batch`` Adam steps per trainer step on
+            batches drawn there: :mod:`ccnn.models.dynamics_gnn.training`; the paper's route at speed).
+        steps_per_batch: Adam steps per trainer step of the resident engine (logs every this many).
+        compile_step: the resident engine's loss: ``"auto"`` (``"reduce-overhead"``, CUDA graphs,
+            on CUDA; ``"off"`` elsewhere), ``"off"``, ``"default"`` or ``"reduce-overhead"``.
     """
 
     #: What ``train.py`` checkpoints as "best", and the metrics of its end-of-fit summary.
@@ -182,6 +194,9 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         rollout_steps: int = 1000,
         rollout_horizons: Sequence[int] = (400, 800),
         output_dir: str | None = None,
+        engine: Literal["loader", "resident"] = "loader",
+        steps_per_batch: int = 1,
+        compile_step: Literal["auto", "off", "default", "reduce-overhead"] = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -359,16 +374,13 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def _loss(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        prediction = self(batch["x"], self.stimulus(batch))
-        data = torch.nn.functional.mse_loss(prediction, batch["target"])
+        # One definition of the loss (training.dynamics_loss), shared with the resident engine;
+        # a regulariser whose weight is 0 at this epoch is not computed.
         epoch = self.current_epoch
-        terms = {"derivative": data}
-        if self.weights["phi_zero"].at(epoch):
-            terms["phi_zero"] = self.weights["phi_zero"].at(epoch) * self.network.phi_at_zero()
-        if self.weights["monotone"].at(epoch):
-            terms["monotone"] = self.weights["monotone"].at(epoch) * self.network.psi_monotonicity(batch["x"])
-        if self.weights["l1"].at(epoch):
-            terms["l1"] = self.weights["l1"].at(epoch) * self.network.weight_l1()
+        weights = {name: w for name in ("phi_zero", "monotone", "l1") if (w := self.weights[name].at(epoch))}
+        prediction, terms = dynamics_loss(
+            self.network, batch["x"], batch["target"], self.stimulus(batch), weights
+        )
         loss = sum(terms.values())
         batch_size = batch["x"].shape[0]
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=stage != "train")
@@ -379,6 +391,9 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if self.hparams.get("engine", "loader") == "resident":
+            # steps_per_batch Adam steps on batches drawn on the device; the loader's batch is unused
+            return resident_training_step(self)
         return self._loss(batch, "train")
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -431,6 +446,7 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         return {name: default[name] if lr is None else float(lr) for name, lr in given.items()}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        configure_engine(self)  # checks the engine's options; manual optimisation when resident
         lr = self.learning_rates()
         groups = [
             {"params": [self.network.weight], "lr": lr["W"], "name": "W"},
@@ -445,7 +461,7 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             groups.append(
                 {"params": list(self.stimulus_field.parameters()), "lr": lr["stimulus"], "name": "stimulus"}
             )
-        return torch.optim.Adam(groups)
+        return torch.optim.Adam(groups, **adam_options(self))
 
     def on_fit_end(self) -> None:
         directory = self.output_directory()  # on every rank: trainer.log_dir is a collective
