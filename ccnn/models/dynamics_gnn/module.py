@@ -154,7 +154,8 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             batches drawn there: :mod:`ccnn.models.dynamics_gnn.training`; the paper's route at speed).
         steps_per_batch: Adam steps per trainer step of the resident engine (logs every this many).
         compile_step: the resident engine's loss: ``"auto"`` (``"reduce-overhead"``, CUDA graphs,
-            on CUDA; ``"off"`` elsewhere), ``"off"``, ``"default"`` or ``"reduce-overhead"``.
+            on CUDA; ``"off"`` elsewhere), ``"off"``, ``"default"``, ``"reduce-overhead"`` or
+            ``"cuda-graph"`` (the whole step but Adam as one CUDA graph; one process).
     """
 
     #: What ``train.py`` checkpoints as "best", and the metrics of its end-of-fit summary.
@@ -196,7 +197,7 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         output_dir: str | None = None,
         engine: Literal["loader", "resident"] = "loader",
         steps_per_batch: int = 1,
-        compile_step: Literal["auto", "off", "default", "reduce-overhead"] = "auto",
+        compile_step: Literal["auto", "off", "default", "reduce-overhead", "cuda-graph"] = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

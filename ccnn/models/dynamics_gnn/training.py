@@ -25,8 +25,9 @@ out of the step:
   so Lightning's per-step work and the logging (the means of the loss terms over the k steps)
   are paid once per k steps; between them nothing is read back to the host;
 * the loss, forward and backward (AOTAutograd), is compiled by :func:`torch.compile`
-  (``compile_step``: ``"reduce-overhead"`` also replays it as CUDA graphs), Adam is ``fused``
-  on CUDA; a compilation that fails warns and falls back to the eager loss;
+  (``compile_step``: ``"reduce-overhead"`` also replays it as CUDA graphs; ``"cuda-graph"``
+  captures the whole step but Adam, the batch's gather included, as one CUDA graph), Adam is
+  ``fused`` on CUDA; a mode that fails warns and falls back (:class:`ResidentEngine`);
 * under DDP each rank draws from its own shard of the training block and
   ``manual_backward`` all-reduces the gradients at every step. The mean of the ranks' gradients
   is the gradient of the loss on their concatenated batches (every term is a mean over equal
@@ -44,7 +45,8 @@ from __future__ import annotations
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -70,9 +72,10 @@ __all__ = [
 
 #: ``engine``: "loader" (one Adam step per loader batch, automatic optimisation) or "resident".
 ENGINES = ("loader", "resident")
-#: ``compile_step``: "auto" is "reduce-overhead" on CUDA and "off" elsewhere (on the CPU
-#: compiling takes ~30 s and made the step slower in ``benchmarks/dynamics_gnn_mlp_speed.py``).
-COMPILE_MODES = ("auto", "off", "default", "reduce-overhead")
+#: ``compile_step`` (:class:`ResidentEngine`): "auto" is "reduce-overhead" on CUDA and "off"
+#: elsewhere (on the CPU compiling takes ~30 s and made the step slower:
+#: ``benchmarks/dynamics_gnn_mlp_speed.py --compile``).
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "cuda-graph")
 #: The loss terms, in the order of :func:`dynamics_loss` and of the engine's loss vector.
 LOSS_TERMS = ("derivative", "phi_zero", "monotone", "l1")
 
@@ -147,12 +150,41 @@ class FrameSampler:
         return {name: value[index] for name, value in self.frames.items()}
 
 
-def _resolve_mode(mode: str, device: torch.device) -> str:
+def _resolve_mode(mode: str, device: torch.device, capturable: bool = True) -> str:
+    """The mode that runs: CUDA graphs need CUDA (elsewhere the compiled kernels still help), and
+    the whole-step graph needs one process and a precision without loss scaling."""
     if mode == "auto":
         return "reduce-overhead" if device.type == "cuda" else "off"
-    if mode == "reduce-overhead" and device.type != "cuda":
-        return "default"  # CUDA graphs need CUDA; the compiled kernels still help elsewhere
+    if mode in ("reduce-overhead", "cuda-graph") and device.type != "cuda":
+        return "default"
+    if mode == "cuda-graph" and not capturable:
+        return "reduce-overhead"
     return mode
+
+
+class _CudaGraphs:
+    """The CUDA calls of the whole-step graph (replaced by an eager stand-in in CPU tests)."""
+
+    @staticmethod
+    @contextmanager
+    def side_stream() -> Iterator[None]:
+        # warm-up off the current stream, as the documentation of CUDA graphs in torch does it
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            yield
+        torch.cuda.current_stream().wait_stream(stream)
+
+    @staticmethod
+    def capture(body: Callable[[], None], parameters: list[Tensor]) -> Callable[[], None]:
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            body()
+        return graph.replay
+
+
+#: Adam steps taken eagerly (compiling the loss, setting up autograd and cuBLAS) before a capture.
+GRAPH_WARMUP = 3
 
 
 class ResidentEngine:
@@ -165,14 +197,39 @@ class ResidentEngine:
             moved here to the module's device and floating dtype.
         batch_size: frames per Adam step.
         seed: the sampler's seed (:func:`sampler_seed`).
-        compile_mode: one of :data:`COMPILE_MODES`.
+        compile_mode: one of :data:`COMPILE_MODES`:
+
+            * ``"off"``: the eager loss;
+            * ``"default"``: the loss compiled by inductor (fused kernels);
+            * ``"reduce-overhead"``: and replayed as CUDA graphs (forward and backward; the
+              optimizer and, under DDP, the all-reduce stay outside);
+            * ``"cuda-graph"``: the whole step but the optimizer (the batch's gather, the
+              compiled loss, the backward and the running sums of the terms) captured as one
+              CUDA graph after :data:`GRAPH_WARMUP` eager steps, replayed once per Adam step; the
+              gradients stay in the graph's buffers (nothing may set them to None: the engine
+              captures again if something does). One process only, no loss scaling
+              (``capturable``), else "reduce-overhead";
+            * ``"auto"``: "reduce-overhead" on CUDA, "off" elsewhere.
+
+            A mode that fails warns and falls back ("cuda-graph" to "reduce-overhead", the others
+            to "off"), keeping the steps already taken.
+        capturable: whether the whole-step graph may be used (see above).
 
     :meth:`run` needs only an optimizer and a backward function, so the engine also runs
     without a trainer (``benchmarks/dynamics_gnn_gpu.py`` times it that way).
     """
 
+    graphs = _CudaGraphs
+
     def __init__(
-        self, module, frames: Mapping[str, Tensor], *, batch_size: int, seed: int, compile_mode: str = "auto"
+        self,
+        module,
+        frames: Mapping[str, Tensor],
+        *,
+        batch_size: int,
+        seed: int,
+        compile_mode: str = "auto",
+        capturable: bool = True,
     ) -> None:
         parameter = next(module.network.parameters())
         device, dtype = parameter.device, parameter.dtype
@@ -187,6 +244,12 @@ class ResidentEngine:
             raise ValueError(
                 "frames: a learned stimulus needs 'frame' and 'positions' in the resident frames"
             )
+        if "target" not in moved:
+            raise ValueError(f"frames: expected 'x' and 'target', got keys {sorted(moved)}")
+        # What the loss reads per frame: the recorded stimulus, or the frame index of a learned one.
+        learned = module.stimulus_field is not None
+        wanted = ("x", "target", None if learned else "stimulus", "frame" if learned else None)
+        self.inputs = tuple(name if name in moved else None for name in wanted)
         # Regularisers whose schedule is ever non-zero are computed at every step, weighted by a
         # device tensor (0 before their start): the compiled loss never changes its graph.
         self.active = tuple(name for name in LOSS_TERMS[1:] if module.weights[name].value > 0)
@@ -194,12 +257,20 @@ class ResidentEngine:
         self.weight_values = torch.zeros(len(self.active), device=device, dtype=dtype)
         self._weights_epoch: int | None = None
         self.requested_mode = check_choice(compile_mode, "compile_step", COMPILE_MODES)
-        self.compile_mode = _resolve_mode(compile_mode, device)
-        self._loss = self.loss_vector
-        if self.compile_mode != "off":
-            self._loss = torch.compile(self.loss_vector, mode=self.compile_mode, dynamic=False)
+        self.compile_mode = _resolve_mode(compile_mode, device, capturable)
+        self._loss = self._compiled(self.compile_mode)
+        self._total = torch.zeros(len(self.terms) + 1, device=device, dtype=dtype)
+        self._index = torch.zeros(batch_size, device=device, dtype=torch.long)  # the graph's batch
+        self._replay: Callable[[], None] | None = None
+        self._graph_grads: list[tuple[Tensor, Tensor | None]] = []
         self.steps = 0
-        self.first_step_seconds: float | None = None
+
+    def _compiled(self, mode: str) -> Callable[..., Tensor]:
+        if mode == "off":
+            return self.loss_vector
+        # the whole-step graph captures inductor's kernels itself
+        inner = None if mode in ("default", "cuda-graph") else mode
+        return torch.compile(self.loss_vector, mode=inner, dynamic=False)
 
     # ------------------------------------------------------------------ the loss
     def loss_vector(
@@ -225,14 +296,42 @@ class ResidentEngine:
 
     def _fall_back(self, error: BaseException) -> None:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        fallback = "reduce-overhead" if self.compile_mode == "cuda-graph" else "off"
         warnings.warn(
-            f"compile_step: torch.compile (mode {self.compile_mode!r}) failed ({type(error).__name__}: "
-            f"{first_line[:300]}); training continues with the eager loss",
+            f"compile_step: {self.compile_mode!r} failed ({type(error).__name__}: {first_line[:300]}); "
+            f"training continues with {fallback!r}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        self._loss = self.loss_vector
-        self.compile_mode = "off"
+        self._replay, self._graph_grads = None, []
+        self.compile_mode = fallback
+        self._loss = self._compiled(fallback)
+
+    def _batch(self, index: Tensor) -> tuple[Tensor | None, ...]:
+        frames = self.sampler.frames
+        return tuple(None if name is None else frames[name].index_select(0, index) for name in self.inputs)
+
+    # ------------------------------------------------------------------ the steps
+    def run(self, steps: int, optimizer, backward: Callable[[Tensor], Any] = Tensor.backward) -> Tensor:
+        """``steps`` Adam steps, each on a freshly drawn batch; returns the mean over them of
+        [loss, *terms] (a device tensor: reading it is the only synchronisation).
+
+        ``optimizer`` needs ``zero_grad()`` and ``step()`` (a torch optimizer or Lightning's
+        wrapper); ``backward`` takes the loss (``module.manual_backward`` under Lightning,
+        which all-reduces the gradients under DDP; the whole-step graph calls the loss's
+        ``backward`` inside the graph instead).
+        """
+        steps = check_int(steps, "steps", minimum=1)
+        index = self.sampler.indices(steps)
+        self._total.zero_()
+        done = self._graph_steps(index, optimizer) if self.compile_mode == "cuda-graph" else 0
+        for s in range(done, steps):
+            optimizer.zero_grad()
+            values = self._forward_backward(self._batch(index[s]), backward)
+            optimizer.step()
+            self._total += values.detach()
+        self.steps += steps
+        return self._total / steps
 
     def _forward_backward(self, batch: tuple, backward: Callable[[Tensor], Any]) -> Tensor:
         try:
@@ -245,42 +344,45 @@ class ResidentEngine:
             if self.compile_mode == "off":
                 raise
             self._fall_back(error)
-            values = self._loss(*batch, self.weight_values)
-            backward(values[0])
+            return self._forward_backward(batch, backward)
         return values
 
-    # ------------------------------------------------------------------ the steps
-    def run(self, steps: int, optimizer, backward: Callable[[Tensor], Any] = Tensor.backward) -> Tensor:
-        """``steps`` Adam steps, each on a freshly drawn batch; returns the mean over them of
-        [loss, *terms] (a device tensor: reading it is the only synchronisation).
+    def _graph_body(self) -> None:
+        values = self._loss(*self._batch(self._index), self.weight_values)
+        values[0].backward()
+        self._total.add_(values.detach())
 
-        ``optimizer`` needs ``zero_grad()`` and ``step()`` (a torch optimizer or Lightning's
-        wrapper); ``backward`` takes the loss (``module.manual_backward`` under Lightning,
-        which all-reduces the gradients under DDP).
-        """
-        steps = check_int(steps, "steps", minimum=1)
-        started = time.perf_counter() if self.first_step_seconds is None else None
-        draws = self.sampler.draw(steps)
-        x, target = draws["x"], draws["target"]
-        stimulus = draws.get("stimulus") if self.module.stimulus_field is None else None
-        frame = draws.get("frame") if self.module.stimulus_field is not None else None
-        total = torch.zeros(len(self.terms) + 1, device=x.device, dtype=x.dtype)
-        for s in range(steps):
-            optimizer.zero_grad()
-            batch = (
-                x[s],
-                target[s],
-                None if stimulus is None else stimulus[s],
-                None if frame is None else frame[s],
-            )
-            values = self._forward_backward(batch, backward)
-            optimizer.step()
-            total += values.detach()
-            if started is not None:
-                self.first_step_seconds = time.perf_counter() - started  # compilation included
-                started = None
-        self.steps += steps
-        return total / steps
+    def _graph_intact(self, parameters: list[Tensor]) -> bool:
+        """A graph was captured and every parameter's gradient is still the graph's buffer."""
+        if self._replay is None or len(self._graph_grads) != len(parameters):
+            return False
+        return all(p.grad is g for p, g in self._graph_grads)
+
+    def _graph_steps(self, index: Tensor, optimizer) -> int:
+        """Adam steps by the whole-step graph (capturing it first when needed); the number taken."""
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        done = 0
+        try:
+            if not self._graph_intact(parameters):
+                with self.graphs.side_stream():
+                    for s in range(min(GRAPH_WARMUP, len(index))):
+                        optimizer.zero_grad(set_to_none=True)
+                        self._index.copy_(index[s])
+                        self._graph_body()
+                        optimizer.step()
+                        done += 1
+                # Gradients set to None: the captured backward allocates the ones it rewrites.
+                optimizer.zero_grad(set_to_none=True)
+                self._replay = self.graphs.capture(self._graph_body, parameters)
+                self._graph_grads = [(p, p.grad) for p in parameters]
+            for s in range(done, len(index)):
+                self._index.copy_(index[s])
+                self._replay()
+                optimizer.step()
+                done += 1
+        except Exception as error:
+            self._fall_back(error)
+        return done
 
 
 # ---------------------------------------------------------------------- the module's side
@@ -339,6 +441,8 @@ def _engine_for(module) -> ResidentEngine:
         batch_size=datamodule.batch_size,
         seed=sampler_seed(torch.initial_seed(), trainer.global_rank),
         compile_mode=module.hparams.get("compile_step", "auto"),
+        # the whole-step graph bypasses manual_backward: no DDP all-reduce, no loss scaling
+        capturable=trainer.world_size == 1 and str(trainer.precision) in ("32-true", "64-true"),
     )
     engine.key, engine.datamodule = key, weakref.ref(datamodule)
     module._resident_engine = engine

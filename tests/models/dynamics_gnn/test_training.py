@@ -1,5 +1,6 @@
 """The resident training engine of the dynamics GNN (ccnn.models.dynamics_gnn.training)."""
 
+import contextlib
 import copy
 import json
 import re
@@ -201,12 +202,84 @@ def test_a_failing_compilation_warns_and_trains_eagerly(tiny_recording, tmp_path
 
     monkeypatch.setattr(torch, "compile", broken)
     engine, optimizer = engine_and_optimizer(model, datamodule, "default")
-    with pytest.warns(
-        RuntimeWarning, match=r"compile_step: .*\(RuntimeError: inductor: no compiler\); .*eager"
-    ):
+    warning = r"compile_step: 'default' failed \(RuntimeError: inductor: no compiler\); .* with 'off'"
+    with pytest.warns(RuntimeWarning, match=warning):
         means = engine.run(6, optimizer)
     assert engine.compile_mode == "off"
     torch.testing.assert_close(means, expected)
+    for value, reference in zip(model.parameters(), eager_model.parameters(), strict=True):
+        torch.testing.assert_close(value, reference)
+
+
+def test_compile_modes_resolve_by_device_and_capturability():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    resolve = training._resolve_mode
+    assert resolve("auto", cpu) == "off" and resolve("auto", cuda) == "reduce-overhead"
+    assert resolve("reduce-overhead", cpu) == resolve("cuda-graph", cpu) == "default"
+    assert resolve("cuda-graph", cuda) == "cuda-graph"
+    assert resolve("cuda-graph", cuda, capturable=False) == "reduce-overhead"  # DDP, loss scaling
+
+
+class EagerGraphs:
+    """A CPU stand-in for the CUDA graph: a "replay" runs the captured body eagerly and writes
+    the gradients into the buffers that were there at capture, as a replayed graph does."""
+
+    captures = 0
+    fail = False
+
+    @staticmethod
+    def side_stream():
+        return contextlib.nullcontext()
+
+    @classmethod
+    def capture(cls, body, parameters):
+        if cls.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        cls.captures += 1
+        for p in parameters:
+            p.grad = torch.zeros_like(p)  # the graph's gradient buffers
+
+        def replay():
+            buffers = [p.grad for p in parameters]
+            for p in parameters:
+                p.grad = None
+            body()
+            for p, buffer in zip(parameters, buffers, strict=True):
+                buffer.copy_(p.grad)
+                p.grad = buffer
+
+        return replay
+
+
+def test_whole_step_graph_takes_the_eager_steps_and_captures_again_when_gradients_are_dropped(
+    tiny_recording, tmp_path, monkeypatch
+):
+    # The bookkeeping of compile_step="cuda-graph" (warm-up steps, the static batch index, the
+    # running sums inside the graph, gradients kept in the graph's buffers), with the graph
+    # replaced by an eager stand-in and the loss left uncompiled.
+    monkeypatch.setattr(training, "_resolve_mode", lambda mode, device, capturable=True: mode)
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    monkeypatch.setattr(ResidentEngine, "graphs", EagerGraphs)
+    monkeypatch.setattr(EagerGraphs, "captures", 0)
+    datamodule = ActivityDataModule(tiny_recording, rollout_steps=20)
+    torch.manual_seed(0)
+    eager_model = tiny_model(tmp_path)
+    model = copy.deepcopy(eager_model)
+    eager, eager_optimizer = engine_and_optimizer(eager_model, datamodule, "off")
+    graph, optimizer = engine_and_optimizer(model, datamodule, "cuda-graph")
+    for k in (5, 2, 4):  # 3 warm-up steps + 2 replays, then replays only
+        torch.testing.assert_close(graph.run(k, optimizer), eager.run(k, eager_optimizer))
+    assert EagerGraphs.captures == 1 and graph.compile_mode == "cuda-graph"
+    optimizer.zero_grad(set_to_none=True)  # e.g. a callback: the buffers are gone, capture again
+    torch.testing.assert_close(graph.run(4, optimizer), eager.run(4, eager_optimizer))
+    assert EagerGraphs.captures == 2
+    for value, reference in zip(model.parameters(), eager_model.parameters(), strict=True):
+        torch.testing.assert_close(value, reference)
+    monkeypatch.setattr(EagerGraphs, "fail", True)  # a capture that fails: warned, steps kept
+    optimizer.zero_grad(set_to_none=True)
+    with pytest.warns(RuntimeWarning, match=r"'cuda-graph' failed \(RuntimeError: operation not permitted"):
+        torch.testing.assert_close(graph.run(5, optimizer), eager.run(5, eager_optimizer))
+    assert graph.compile_mode == "reduce-overhead"
     for value, reference in zip(model.parameters(), eager_model.parameters(), strict=True):
         torch.testing.assert_close(value, reference)
 
@@ -231,15 +304,17 @@ def test_compiled_loss_takes_the_same_steps_as_the_eager_one(tiny_recording, tmp
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_graphs_take_the_eager_steps_without_a_host_synchronisation(tiny_recording, tmp_path):
+@pytest.mark.parametrize("mode", ["auto", "cuda-graph"])
+def test_cuda_graphs_take_the_eager_steps_without_a_host_synchronisation(tiny_recording, tmp_path, mode):
     datamodule = ActivityDataModule(tiny_recording, rollout_steps=20)
     torch.manual_seed(0)
     eager_model = tiny_model(tmp_path).cuda()
     model = copy.deepcopy(eager_model)
     eager, optimizer = engine_and_optimizer(eager_model, datamodule, "off")
     expected = torch.stack([eager.run(10, optimizer) for _ in range(3)])
-    graphs, graph_optimizer = engine_and_optimizer(model, datamodule, "auto")
-    assert graphs.compile_mode == "reduce-overhead"
+    graphs, graph_optimizer = engine_and_optimizer(model, datamodule, mode)
+    resolved = {"auto": "reduce-overhead"}.get(mode, mode)
+    assert graphs.compile_mode == resolved
     means = torch.stack([graphs.run(10, graph_optimizer) for _ in range(2)])
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")  # a host synchronisation raises
@@ -247,8 +322,10 @@ def test_cuda_graphs_take_the_eager_steps_without_a_host_synchronisation(tiny_re
         means = torch.cat([means, graphs.run(10, graph_optimizer)[None]])
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert graphs.compile_mode == "reduce-overhead"  # no fallback
+    assert graphs.compile_mode == resolved  # no fallback
     torch.testing.assert_close(means, expected, rtol=1e-4, atol=1e-6)
+    for value, reference in zip(model.parameters(), eager_model.parameters(), strict=True):
+        torch.testing.assert_close(value, reference, rtol=1e-3, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ learning
