@@ -265,6 +265,14 @@ class ResidentEngine:
         self._graph_grads: list[tuple[Tensor, Tensor | None]] = []
         self.steps = 0
 
+    def __deepcopy__(self, memo: dict) -> None:
+        # A copy of the model (or a pickle of it) gets no engine: compiled functions and CUDA
+        # graphs do not copy, and the copy builds its own at its first resident training step.
+        return None
+
+    def __reduce__(self):
+        return (type(None), ())
+
     def _compiled(self, mode: str) -> Callable[..., Tensor]:
         if mode == "off":
             return self.loss_vector

@@ -161,6 +161,8 @@ def test_resident_engine_takes_the_adam_steps_of_a_hand_written_loop(tiny_record
         trainer.callback_metrics
     )
     assert not model.automatic_optimization
+    assert model._resident_engine.steps == 30
+    assert copy.deepcopy(model)._resident_engine is None  # a copy builds its own engine
 
 
 def test_bad_engine_options_raise_naming_the_argument(tiny_recording, tmp_path):
