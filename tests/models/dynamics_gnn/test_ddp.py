@@ -98,8 +98,10 @@ def test_two_ranks_step_as_one_process_on_their_concatenated_batches(tmp_path):
     assert not torch.allclose(alone.network.weight, expected.network.weight, rtol=1e-6, atol=1e-9)
 
 
-#: |2 processes − 1 process| allowed. Measured at 3000 steps: W R² 0.965 / 0.976, derivative R²
-#: 0.987 / 0.991, rollout R² at 100 steps 0.980 / 0.984.
+#: |2 processes − 1 process| allowed. Measured (1 / 2 processes) at 2000 steps: W R² 0.922 / 0.943,
+#: derivative R² 0.975 / 0.982, rollout R² at 100 steps 0.972 / 0.982; at 3000 steps 0.965 / 0.976,
+#: 0.987 / 0.991, 0.980 / 0.984. Types are left out: at this stage of training the clusters of
+#: φ profiles are not settled (type accuracy 0.97 / 0.47 at 2000 steps, 0.47 / 0.50 at 3000).
 TOLERANCES = {"connectivity_r2": 0.05, "derivative_r2": 0.05, "rollout_r2@100": 0.1}
 
 
