@@ -29,6 +29,7 @@ torch-geometric and torchmetrics (and ccnn); no jsonargparse, W&B or nilearn.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import sys
@@ -145,6 +146,7 @@ def calibrate(modes, args, datamodule, device, rollout, seconds: float) -> list[
         )
         rows.append(row)
         del engine, model, optimizer
+        gc.collect()  # the engine's compiled loss and graph sit in reference cycles
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return rows
