@@ -17,6 +17,8 @@ from ccnn.nn.function_library import FunctionLibrary
 F64 = torch.float64
 PHI = ["x", "tanh(x)"]
 PSI = ["tanh(x)", "tanh(x/2)"]
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 def planted(n=12, frames=3000, per_sender=False, seed=0):
@@ -40,10 +42,15 @@ def normalised_truth(x, w, psi):
     return w * plateau, psi / plateau.unsqueeze(1)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("per_sender", [False, True])
-def test_planted_model_is_recovered_exactly(per_sender):
+def test_planted_model_is_recovered_exactly(per_sender, device):
     x, y, w, phi, psi = planted(per_sender=per_sender)
-    result = regress_dynamics(x, y, phi_terms=PHI, psi_terms=PSI, per_sender_psi=per_sender, prune=0)
+    result = regress_dynamics(
+        x.to(device), y.to(device), phi_terms=PHI, psi_terms=PSI, per_sender_psi=per_sender, prune=0
+    )
+    assert {t.device.type for t in (result.weight, result.psi, result.phi)} == {device}
+    result.weight, result.psi, result.phi = result.weight.cpu(), result.psi.cpu(), result.phi.cpu()
     true_w, true_psi = normalised_truth(x, w, psi)
     torch.testing.assert_close(result.weight, true_w, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(

@@ -10,6 +10,8 @@ from ccnn.nn.function_library import FunctionLibrary
 F64 = torch.float64
 PHI = ["x", "tanh(x)"]
 PSI = ["tanh(x)", "tanh(x/2)"]
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 def planted(n=24, side=3, frames=4000, bin_frames=20, seed=0):
@@ -53,11 +55,14 @@ def r2(a, b):
     return float(np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1] ** 2)
 
 
-def test_planted_stimulus_connectivity_and_scale_are_recovered():
+@pytest.mark.parametrize("device", DEVICES)
+def test_planted_stimulus_connectivity_and_scale_are_recovered(device):
     x, y, w, omega, positions = planted()
-    result = fit(x, y, positions, neighbours=1)
+    result = fit(x.to(device), y.to(device), positions, neighbours=1)
+    assert result.stimulus.device.type == result.dynamics.weight.device.type == device
     frames = torch.arange(len(x))
-    estimated = result.at(frames, x.shape[1])
+    estimated = result.at(frames, x.shape[1]).cpu()
+    result.dynamics.weight = result.dynamics.weight.cpu()
     # ψ is normalised (W takes its scale), so W matches up to one global factor; Ω exactly,
     # because every row has the same median |W| as the unstimulated rows that fix the scale.
     torch.testing.assert_close(estimated, omega, atol=1e-5, rtol=1e-5)

@@ -35,6 +35,10 @@ size B + M from (N × (B + M)) blocks (N·S·(B + M)² multiply-adds). U takes T
 the own terms T·S·M. At N = 2048, T = 2·10⁴, B = 205, M = 5 on two CPU cores, the fit
 takes about 5 s and the step about 9 s. The step took 18 s before its per-bin sums were
 vectorised and the own terms' coordinates were reused from the fit.
+
+Device: every tensor is created on the activity's device (``frames`` and ``positions`` may
+lie anywhere; they are moved), so the fit runs on a GPU when given CUDA tensors, and the
+result's tensors lie on that device.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ __all__ = ["StimulusRegression", "regress_stimulated_dynamics"]
 
 @dataclass
 class StimulusRegression:
-    """Result of :func:`regress_stimulated_dynamics`.
+    """Result of :func:`regress_stimulated_dynamics` (tensors on the activity's device).
 
     Attributes:
         dynamics: W, φ and ψ (as :class:`LibraryRegression`; its ``derivative_r2`` includes Ω).
@@ -84,19 +88,22 @@ class StimulusRegression:
     residuals: list[float] = field(default_factory=list)
 
     def bin_of(self, frames: Tensor) -> Tensor:
-        """Bin index of each frame, clamped to the fitted bins."""
-        bins = torch.div(torch.as_tensor(frames) - self.first_frame, self.bin_frames, rounding_mode="floor")
+        """Bin index of each frame, clamped to the fitted bins (on the stimulus' device)."""
+        frames = torch.as_tensor(frames, device=self.stimulus.device)
+        bins = torch.div(frames - self.first_frame, self.bin_frames, rounding_mode="floor")
         return bins.clamp(0, self.stimulus.shape[0] - 1)
 
     def bin_centres(self) -> Tensor:
-        """Frame at the centre of each bin (B,), float64."""
-        centres = (torch.arange(self.stimulus.shape[0], dtype=F64) + 0.5) * self.bin_frames - 0.5
-        return self.first_frame + centres
+        """Frame at the centre of each bin (B,), float64, on the stimulus' device."""
+        bins = torch.arange(self.stimulus.shape[0], dtype=F64, device=self.stimulus.device)
+        return self.first_frame + (bins + 0.5) * self.bin_frames - 0.5
 
     def at(self, frames: Tensor, n_neurons: int) -> Tensor:
-        """Ω (len(frames), N): the fitted bins for stimulated neurons, 1 elsewhere."""
-        omega = torch.ones(len(frames), n_neurons, dtype=F64)
-        omega[:, self.stimulated] = self.stimulus[self.bin_of(frames)]
+        """Ω (len(frames), N) on the stimulus' device: the fitted bins for stimulated neurons,
+        1 elsewhere."""
+        device = self.stimulus.device
+        omega = torch.ones(len(frames), n_neurons, dtype=F64, device=device)
+        omega[:, self.stimulated.to(device)] = self.stimulus[self.bin_of(frames)]
         return omega
 
 
@@ -125,7 +132,7 @@ class _WhitenedSenders:
         cls, x: Tensor, features: Callable[[Tensor], Tensor], gram: Tensor, receivers: Tensor, chunk: int
     ) -> _WhitenedSenders:
         factor = torch.linalg.cholesky(gram)
-        u = torch.empty(x.shape[0], gram.shape[0], dtype=F64)
+        u = torch.empty(x.shape[0], gram.shape[0], dtype=F64, device=gram.device)
         for start in range(0, x.shape[0], chunk):
             design = features(x[start : start + chunk].to(F64))[..., 0]
             u[start : start + chunk] = torch.linalg.solve_triangular(factor, design.T, upper=False).T
@@ -170,7 +177,7 @@ class _StimulatedRows:
     def __post_init__(self) -> None:
         self.counts = torch.bincount(self.bins, minlength=self.n_bins).to(F64)
         self.energy = float(((self.y - self.y.mean(0)) ** 2).sum())
-        starts = torch.searchsorted(self.bins, torch.arange(self.n_bins + 1))
+        starts = torch.searchsorted(self.bins, torch.arange(self.n_bins + 1, device=self.bins.device))
         self.spans = [slice(int(a), int(b)) for a, b in itertools.pairwise(starts.tolist())]
 
     def fit(self, inverse: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -195,32 +202,35 @@ class _StimulatedRows:
     ) -> Tensor:
         """Damped Gauss–Newton change of ω (B, S), keeping each receiver's mean ω."""
         n, b_count, m = self.senders.u.shape[1], self.n_bins, theta.shape[1]
+        device, receivers = self.y.device, self.y.shape[1]
         error = self.y - (self.own_terms * theta).sum(-1)  # e (T, S)
         terms = -inverse[self.bins].unsqueeze(-1) * self.own_terms  # J's θ columns (T, S, M)
         size = b_count + m
         # JᵀJ and Jᵀr: the bins' columns e·1_b are disjoint in time, so per-bin sums.
-        jtj = torch.zeros(self.y.shape[1], size, size, dtype=F64)
+        jtj = torch.zeros(receivers, size, size, dtype=F64, device=device)
         jtj[:, b_count:, b_count:] = torch.einsum("tsm,tsl->sml", terms, terms)
-        per_bin = torch.zeros(b_count, self.y.shape[1], m, dtype=F64)
+        per_bin = torch.zeros(b_count, receivers, m, dtype=F64, device=device)
         per_bin.index_add_(0, self.bins, error.unsqueeze(-1) * terms)
         jtj[:, :b_count, b_count:] = per_bin.transpose(0, 1)
         jtj[:, b_count:, :b_count] = per_bin.permute(1, 2, 0)
-        e_sq = torch.zeros(b_count, self.y.shape[1], dtype=F64).index_add_(0, self.bins, error**2)
+        e_sq = torch.zeros(b_count, receivers, dtype=F64, device=device).index_add_(0, self.bins, error**2)
         jtj.diagonal(dim1=1, dim2=2)[:, :b_count] = e_sq.T
         gradient = torch.cat(
             [
-                torch.zeros(b_count, self.y.shape[1], dtype=F64).index_add_(0, self.bins, error * residual).T,
+                torch.zeros(b_count, receivers, dtype=F64, device=device)
+                .index_add_(0, self.bins, error * residual)
+                .T,
                 torch.einsum("tsm,ts->sm", terms, residual),
             ],
             1,
         )
-        empty = torch.cat([self.counts == 0, torch.zeros(m, dtype=torch.bool)])
+        empty = torch.cat([self.counts == 0, torch.zeros(m, dtype=torch.bool, device=device)])
         batch = max(1, self.batch_bytes // (8 * n * size))
         delta = torch.zeros_like(inverse)
         for lo in range(0, self.y.shape[1], batch):
             cols = slice(lo, min(lo + batch, self.y.shape[1]))
             # Kᵀ = (UᵀJ)ᵀ per receiver (R, B + M, N); the θ rows are -Uᵀ(ω∘E) from the fit.
-            k_t = torch.empty(cols.stop - lo, size, n, dtype=F64)
+            k_t = torch.empty(cols.stop - lo, size, n, dtype=F64, device=device)
             for b, span in enumerate(self.spans):
                 k_t[:, b] = error[span, cols].T @ self.senders.u[span]
             k_t[:, b_count:] = -c_terms[:, :, cols].permute(2, 0, 1)
@@ -231,11 +241,11 @@ class _StimulatedRows:
             diagonal[:, empty] = 1.0
             diagonal.mul_(1 + damping[cols].unsqueeze(1))
             # Keep Σ_b counts_b ω_b: a Lagrange multiplier row (the scale gauge).
-            kkt = torch.zeros(cols.stop - lo, size + 1, size + 1, dtype=F64)
+            kkt = torch.zeros(cols.stop - lo, size + 1, size + 1, dtype=F64, device=device)
             kkt[:, :size, :size] = reduced
             kkt[:, :b_count, size] = self.counts
             kkt[:, size, :b_count] = self.counts
-            rhs = torch.cat([-gradient[cols], torch.zeros(cols.stop - lo, 1, dtype=F64)], 1)
+            rhs = torch.cat([-gradient[cols], torch.zeros(cols.stop - lo, 1, dtype=F64, device=device)], 1)
             delta[:, cols] = torch.linalg.solve(kkt, rhs.unsqueeze(-1))[:, :b_count, 0].T
         return delta
 
@@ -247,10 +257,10 @@ class _StimulatedRows:
         self, max_steps: int, tolerance: float, progress: bool
     ) -> tuple[Tensor, Tensor, Tensor, list[float]]:
         """Ω (B, S) with frame-weighted mean 1, W rows' transpose (N, S), θ (S, M), residuals."""
-        inverse = torch.ones(self.n_bins, self.y.shape[1], dtype=F64)
+        inverse = torch.ones(self.n_bins, self.y.shape[1], dtype=F64, device=self.y.device)
         coordinates, theta, residual, c_terms = self.fit(inverse)
         sse = (residual**2).sum(0)
-        damping = torch.full((self.y.shape[1],), 1e-6, dtype=F64)
+        damping = torch.full((self.y.shape[1],), 1e-6, dtype=F64, device=self.y.device)
         residuals = [self.relative_residual(inverse, residual)]
         bar = Progress(
             "stimulus: Levenberg–Marquardt",
@@ -306,6 +316,7 @@ def regress_stimulated_dynamics(
     progress: bool = True,
     ridge: float = 1e-10,
     chunk: int = 2048,
+    memory_limit: int | None = None,
 ) -> StimulusRegression:
     """Fit W, φ, ψ and Ω of stimulated neurons in closed form (module docstring).
 
@@ -323,17 +334,24 @@ def regress_stimulated_dynamics(
             leaves each neuron's Ω averaging 1 over the frames instead.
         progress: show progress bars over the Levenberg–Marquardt steps (with the residual) and
             over the rounds of the per-sender ψ search, when it runs.
+        memory_limit: bytes the fit may allocate, as for ``regress_dynamics`` (default: 90 % of
+            the memory available now).
+
+    Returns:
+        :class:`StimulusRegression`, every tensor on the device of ``activity`` (the
+        computation runs there).
     """
     x = as_tensor(activity, "activity")
     y = as_tensor(derivative, "derivative")
     check_shape(x, (None, None), "activity", meaning="(frames, neurons)")
     check_shape(y, tuple(x.shape), "derivative", meaning="(frames, neurons) like activity")
     t_count, n = x.shape
-    frames = torch.as_tensor(frames).long().cpu()
+    device = x.device
+    frames = torch.as_tensor(frames, device=device).long()
     check_shape(frames, (t_count,), "frames", meaning="(frames,) recording frame indices")
     if t_count > 1 and not bool((frames.diff() > 0).all()):
         raise ValueError("frames: expected strictly increasing recording frame indices")
-    pos = as_tensor(positions, "positions").to(F64).cpu()
+    pos = as_tensor(positions, "positions").to(device, F64)
     check_shape(pos, (n, 2), "positions", meaning="(neurons, 2), NaN for unstimulated neurons")
     placed = ~pos.isnan().any(1)
     check_finite(pos[placed], "positions")
@@ -350,6 +368,7 @@ def regress_stimulated_dynamics(
     base = regress_dynamics(
         x, y, phi_terms=phi_terms, psi_terms=psi_terms, per_sender_psi=per_sender_psi,
         prune=prune, ridge=ridge, reference_receivers=~placed, chunk=chunk, progress=progress,
+        memory_limit=memory_limit,
     )  # fmt: skip
     stimulated = placed.nonzero().squeeze(1)
     psi_lib, union = FunctionLibrary(base.psi_terms), FunctionLibrary(base.phi_terms)
@@ -363,7 +382,7 @@ def regress_stimulated_dynamics(
     bins = torch.div(frames - first, bin_frames, rounding_mode="floor")
     n_bins = int(bins[-1]) + 1
     # The senders' design never changes: whiten it once (U = Ψ L⁻ᵀ, orthonormal columns).
-    no_receivers = torch.zeros(0, dtype=torch.long)
+    no_receivers = torch.zeros(0, dtype=torch.long, device=device)
     gram = _normal_equations(x, y, features, 1, None, chunk, receivers=no_receivers).gram
     gram.diagonal().add_(ridge * gram.diagonal().mean())
     senders = _WhitenedSenders.build(x, features, gram, stimulated, chunk)
@@ -377,7 +396,7 @@ def regress_stimulated_dynamics(
     weight[stimulated] = coef.T
     phi = base.phi.clone()
     phi[stimulated] = 0.0
-    phi[stimulated.unsqueeze(1), torch.tensor(keep)] = phi_own
+    phi[stimulated.unsqueeze(1), torch.tensor(keep, device=device)] = phi_own
 
     if neighbours > 0:  # identifiability (step 3): row scales against the unstimulated rows'
         log_scale = weight.abs().median(1).values.clamp_min(1e-300).log()
