@@ -37,17 +37,26 @@ def reference_rhs(rec: Recording, frame: int) -> np.ndarray:
     g, s, c = rec.neuron_params.astype(np.float64).T
     w = rec.connectivity.astype(np.float64)
     name = rec.transfer["name"]
+    # The saturating functions written out by hand (not through the library's grammar).
+    by_hand = {
+        "tanh(x)": np.tanh,
+        "softsign(x/2)": lambda u: (u / 2) / (1 + np.abs(u / 2)),
+        "rectified_tanh(x)": lambda u: np.maximum(np.tanh(u), 0),
+        "tanh(x/3)": lambda u: np.tanh(u / 3),
+    }
+    f = by_hand[rec.transfer.get("phi_function", "tanh(x)")]
+    h = by_hand[rec.transfer.get("psi_function", "tanh(x)")]
     if name == "tanh":
-        psi = np.broadcast_to(np.tanh(x)[None, :], w.shape)
+        psi = np.broadcast_to(h(x)[None, :], w.shape)
     else:
         gamma = np.asarray(rec.transfer["gamma"])[rec.types]
         if name == "transmitters":
-            psi = np.broadcast_to(np.tanh(x / gamma)[None, :], w.shape)
-        else:  # psi_ij = tanh(x_j / gamma_i) - theta_j x_j
+            psi = np.broadcast_to(h(x / gamma)[None, :], w.shape)
+        else:  # psi_ij = h(x_j / gamma_i) - theta_j x_j
             theta = np.log(gamma) / 50
-            psi = np.tanh(x[None, :] / gamma[:, None]) - (theta * x)[None, :]
+            psi = h(x[None, :] / gamma[:, None]) - (theta * x)[None, :]
     omega = 1.0 if rec.stimulus is None else rec.stimulus[frame].astype(np.float64)
-    return -c * x + s * np.tanh(x) + g * omega * (w * psi).sum(1)
+    return -c * x + s * f(x) + g * omega * (w * psi).sum(1)
 
 
 # --------------------------------------------------------------------- the dynamics
@@ -64,8 +73,18 @@ def reference_rhs(rec: Recording, frame: int) -> np.ndarray:
             "steps_per_movie_frame": 3,
         },
         {"type_params": type_grid(), "types": np.random.default_rng(0).integers(0, 32, 48)},
+        {"phi_function": "softsign(x/2)", "psi_function": "rectified_tanh(x)"},
+        {"transfer": "transmitters", "phi_function": "tanh(x/3)", "psi_function": "softsign(x/2)"},
     ],
-    ids=["tanh", "transmitters", "neuron_neuron", "stimulus", "32_types_scattered"],
+    ids=[
+        "tanh",
+        "transmitters",
+        "neuron_neuron",
+        "stimulus",
+        "32_types_scattered",
+        "softsign_phi_rectified_psi",
+        "transmitters_of_softsign",
+    ],
 )
 def test_every_noise_free_step_is_an_euler_step_of_the_saved_system(kwargs):
     rec = small(**kwargs)
@@ -242,6 +261,8 @@ def test_procedural_movie_is_deterministic_and_in_range():
         ({"stimulus": "procedural", "stimulus_grid": 7}, "stimulus_grid: a 7x7 grid needs 49 neurons"),
         ({"type_params": [[1, 2]]}, r"type_params: expected shape \(any, 3\)"),
         ({"n_frames": 1}, "n_frames: expected an int >= 2"),
+        ({"psi_function": "swish(x)"}, "psi_function: cannot read 'swish\\(x\\)'"),
+        ({"phi_function": "sp1(x)"}, "phi_function: expected a named term"),
     ],
 )
 def test_bad_simulation_arguments_raise_one_clear_error(kwargs, match):
@@ -400,3 +421,24 @@ def test_simulation_is_float32_whatever_the_default_dtype():
         torch.set_default_dtype(default)
     assert under_float64.activity.dtype == np.float32 and stimulated.stimulus.dtype == np.float32
     np.testing.assert_array_equal(under_float64.activity, reference.activity)  # the same system, bit for bit
+
+
+def test_other_functions_are_stored_and_the_paper_s_keep_the_old_spec():
+    rec = small(phi_function="softsign(x/2)", psi_function="tanh(x / 3)")
+    assert rec.transfer == {"name": "tanh", "phi_function": "softsign(x/2)", "psi_function": "tanh(x/3)"}
+    assert small().transfer == {"name": "tanh"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"transfer": "neuron_neuron"}, {"phi_function": "rectified_tanh(x)", "psi_function": "softsign(x)"}],
+    ids=["fast_path", "neuron_neuron", "other_functions"],
+)
+def test_the_evaluation_s_equations_are_the_simulator_s(kwargs):
+    """One definition: TrueDynamics (what evaluation uses) gives the stored derivative, for the
+    fast baseline kernel and the general path alike."""
+    from ccnn.data.activity.ground_truth import TrueDynamics
+
+    rec = small(**kwargs)
+    derivative = TrueDynamics(rec).derivative(torch.as_tensor(rec.activity, dtype=torch.float64))
+    np.testing.assert_allclose(derivative.numpy(), rec.derivative, rtol=1e-4, atol=1e-4)

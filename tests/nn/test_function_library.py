@@ -1,9 +1,10 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from ccnn.nn.function_library import FunctionLibrary, LibraryFunction
+from ccnn.nn.function_library import FunctionLibrary, LibraryFunction, rest_spline_basis, spline_terms
 from ccnn.nn.siren import SIREN
 
 
@@ -61,3 +62,60 @@ def test_siren_initialisation_follows_sitzmann_and_starts_at_the_output_bias():
     assert abs(out.mean().item() - 1.0) < 0.2  # small final weights around the bias
     with pytest.raises(ValueError, match="layers"):
         SIREN(layers=0)
+
+
+# --------------------------------------------------------------------- other saturations, splines
+def test_softsign_and_rectified_tanh_terms_by_hand():
+    x = torch.tensor([-3.0, -0.5, 0.0, 2.0])
+    lib = FunctionLibrary(["softsign(x/2)", "rectified_tanh(x)"])
+    expected = torch.stack([(x / 2) / (1 + (x / 2).abs()), torch.tanh(x).clamp_min(0)], -1)
+    torch.testing.assert_close(lib(x), expected)
+
+
+def test_rest_spline_basis_is_scipy_s_b_splines_on_each_side_and_linear_beyond():
+    from scipy.interpolate import BSpline
+
+    knots = torch.tensor([[1.0, 2.5, 4.0, 7.0], [0.5, 1.0, 3.0, 6.0]], dtype=torch.float64)
+    for row, sign in ((0, 1.0), (1, -1.0)):
+        vector = np.r_[[0.0] * 4, knots[row, :-1].numpy(), [float(knots[row, -1])] * 4]
+        u = np.linspace(0, float(knots[row, -1]), 301)
+        expected = BSpline.design_matrix(u, vector, 3).toarray()[:, 1:]  # the one that is 1 at 0 is dropped
+        ours = rest_spline_basis(torch.tensor(sign * u), knots)[:, row * 6 : row * 6 + 6]
+        np.testing.assert_allclose(ours.numpy(), expected, atol=1e-12)
+        other = rest_spline_basis(torch.tensor(sign * u), knots)[:, (1 - row) * 6 : (1 - row) * 6 + 6]
+        assert float(other.abs().max()) == 0.0  # each side's columns vanish on the other side
+    far = rest_spline_basis(torch.linspace(7, 20, 50, dtype=torch.float64), knots)
+    assert float((far[2:] - 2 * far[1:-1] + far[:-2]).abs().max()) < 1e-12  # linear beyond κ_m
+
+
+def test_spline_terms_fit_a_kinked_function_that_no_named_term_describes():
+    knots = torch.tensor([[0.5, 1.0, 2.0, 4.0]] * 2, dtype=torch.float64)
+    lib = FunctionLibrary(spline_terms(4), knots=knots)
+    x = torch.linspace(-4, 4, 801, dtype=torch.float64)
+    target = torch.where(x > 0, x / (1 + x), 0.5 * x)  # a kink at rest
+    coef = torch.linalg.lstsq(lib(x), target).solution
+    assert float((lib(x) @ coef - target).abs().max()) < 2e-3
+    assert lib.terms[:2] == ["sp1(x)", "sp2(x)"] and len(lib) == 12
+
+
+def test_spline_terms_need_knots_and_a_library_function_keeps_them_in_its_state():
+    with pytest.raises(ValueError, match="knots: the spline terms"):
+        FunctionLibrary(["x", "sp1(x)"])(torch.zeros(3))
+    with pytest.raises(ValueError, match="knots: expected shape"):
+        FunctionLibrary(spline_terms(3), knots=torch.ones(2, 2))
+    with pytest.raises(ValueError, match="increasing"):
+        FunctionLibrary(spline_terms(2), knots=torch.tensor([[1.0, 0.5], [1.0, 2.0]]))
+    f = LibraryFunction(["x", *spline_terms(3)], condition_dim=1)
+    assert f.knots.shape == (2, 3) and "knots" in f.state_dict()
+    f.knots.copy_(torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 4.0]]))
+    g = LibraryFunction(["x", *spline_terms(3)], condition_dim=1)
+    g.load_state_dict(f.state_dict())
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(g(x), f(x))
+
+
+def test_gradients_through_spline_terms_are_finite_even_with_zero_coefficients():
+    f = LibraryFunction(["x", "tanh(x)", *spline_terms(3)], condition_dim=2)
+    inputs = (5 * torch.randn(64, 3)).requires_grad_()
+    f(inputs).sum().backward()
+    assert bool(inputs.grad.isfinite().all()) and all(bool(p.grad.isfinite().all()) for p in f.parameters())

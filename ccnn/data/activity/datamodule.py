@@ -263,10 +263,12 @@ class ActivityDataModule(L.LightningDataModule):
         of them when it has fewer): what a closed-form fit of the dynamics reads."""
         return self.batch(_evenly_spaced(self.split.train, n))
 
-    def held_out_frames(self, n: int) -> dict[str, torch.Tensor]:
-        """The batch of up to ``n`` test frames evenly spaced over the test block: what a
-        held-out score reads (empty batch tensors when there is no test block)."""
-        return self.batch(_evenly_spaced(self.split.test, n))
+    def held_out_frames(self, n: int, block: Literal["test", "val"] = "test") -> dict[str, torch.Tensor]:
+        """The batch of up to ``n`` frames evenly spaced over the test (or validation) block:
+        what a held-out score reads (empty batch tensors when the block is empty)."""
+        if block not in ("test", "val"):
+            raise ValueError(f"block: expected 'test' or 'val', got {block!r}")
+        return self.batch(_evenly_spaced(getattr(self.split, block), n))
 
     def resident_training_frames(
         self, device: str | torch.device | None = None, *, rank: int | None = None, world: int | None = None
@@ -358,21 +360,26 @@ class ActivityDataModule(L.LightningDataModule):
 
     __str__ = __repr__
 
-    def rollout_reference(self, steps: int | None = None) -> dict[str, torch.Tensor]:
-        """Start state and true trajectory from the beginning of the test block.
+    def rollout_reference(
+        self, steps: int | None = None, block: Literal["test", "val"] = "test"
+    ) -> dict[str, torch.Tensor]:
+        """Start state and true trajectory from the beginning of the test (or validation) block.
 
         Returns a dict with ``start_frame`` (0-d long), ``x0`` [N], ``trajectory``
         [S + 1, N] (``trajectory[0] == x0``) and, when present, ``stimulus`` [S + 1, N].
         """
-        split = self.split
-        if not len(split.test):
-            raise ValueError("test_fraction: the rollout reference needs a test block, got test_fraction=0")
+        if block not in ("test", "val"):
+            raise ValueError(f"block: expected 'test' or 'val', got {block!r}")
+        frames = getattr(self.split, block)
+        if not len(frames):
+            fraction = "test_fraction" if block == "test" else "val_fraction"
+            raise ValueError(f"{fraction}: the rollout reference needs a {block} block, got {fraction}=0")
         steps = self.rollout_steps if steps is None else steps
-        start = int(split.test[0])
-        stop = min(start + steps + 1, int(split.test[-1]) + 1)
+        start = int(frames[0])
+        stop = min(start + steps + 1, int(frames[-1]) + 1)
         if stop - start < steps + 1:
             warnings.warn(
-                f"steps: the test block has {len(split.test)} frames, fewer than steps + 1 = {steps + 1}; "
+                f"steps: the {block} block has {len(frames)} frames, fewer than steps + 1 = {steps + 1}; "
                 f"the reference trajectory is cut to {stop - start} frames",
                 stacklevel=2,
             )

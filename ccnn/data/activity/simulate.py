@@ -19,6 +19,7 @@ from typing import Any
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from ccnn.data.activity.cache import cached_recording
+from ccnn.data.activity.ground_truth import DEFAULT_FUNCTION
 from ccnn.data.activity.recording import Recording
 from ccnn.data.activity.simulation import simulate_assembly_trials
 
@@ -42,6 +43,9 @@ def config_from_args(args: Any) -> dict[str, Any]:
         k: v for k, v in vars(args).items() if k not in ("config", "out", "no_cache", "device", "__path__")
     }
     config["type_params"] = [[float(v) for v in row] for row in config["type_params"]]
+    for name in ("phi_function", "psi_function"):  # the paper's functions keep older cache keys
+        if config.get(name) == DEFAULT_FUNCTION:
+            del config[name]
     return config
 
 

@@ -11,7 +11,10 @@ Neuron types set :math:`(g_i, s_i, c_i)`; the transfer function :math:`\\psi` is
 receiver-dependent); :math:`\\Omega` is a multiplicative external stimulus sampled from a
 movie by neurons placed on a grid. Process noise :math:`\\sigma\\,\\mathcal N(0, 1)` is
 added after each step (not scaled by :math:`\\sqrt{dt}`), and the stored training target is
-the noise-free right-hand side at each stored state.
+the noise-free right-hand side at each stored state. ``phi_function`` and ``psi_function``
+replace tanh in the self-excitation and in ψ by other saturating functions (recordings of the
+same family whose functions the paper's libraries do not contain). The equations are defined
+once, in :mod:`ccnn.data.activity.ground_truth`.
 
 Reference: "Graph neural networks uncover structure and functions underlying the activity
 of simulated neural assemblies", arXiv 2602.13325 (2026).
@@ -36,6 +39,7 @@ from ccnn._validation import (
     describe,
     resolve_generator,
 )
+from ccnn.data.activity.ground_truth import DEFAULT_FUNCTION, AssemblyEquations, saturating_function
 from ccnn.data.activity.movies import procedural_movie
 from ccnn.data.activity.recording import Recording
 
@@ -136,11 +140,20 @@ def _resolve_connectivity(connectivity: Any, n_neurons: int, ff: float, gen: tor
     return weights
 
 
-def _transfer_spec(transfer: str, gamma: Sequence[float] | None, n_types: int) -> dict[str, Any]:
+def _transfer_spec(
+    transfer: str, gamma: Sequence[float] | None, n_types: int, phi_function: str, psi_function: str
+) -> dict[str, Any]:
     if transfer not in TRANSFER_FUNCTIONS:
         raise ValueError(f"transfer: expected one of {TRANSFER_FUNCTIONS}, got {transfer!r}")
+    # Only functions other than the paper's are stored: recordings of the paper's model keep
+    # their spec as before.
+    functions = {}
+    for name, term in (("phi_function", phi_function), ("psi_function", psi_function)):
+        saturating_function(term, name)  # one clear error for a term the grammar cannot read
+        if term.replace(" ", "") != DEFAULT_FUNCTION:
+            functions[name] = term.replace(" ", "")
     if transfer == "tanh":
-        return {"name": "tanh"}
+        return {"name": "tanh", **functions}
     if gamma is None:
         gamma = [2.0**k for k in range(n_types)] if n_types <= 4 else None
         if gamma is None:
@@ -148,7 +161,7 @@ def _transfer_spec(transfer: str, gamma: Sequence[float] | None, n_types: int) -
     gamma = [float(v) for v in gamma]
     if len(gamma) != n_types or any(not (v > 0 and math.isfinite(v)) for v in gamma):
         raise ValueError(f"gamma: expected {n_types} positive values (one per type), got {gamma}")
-    return {"name": transfer, "gamma": gamma}
+    return {"name": transfer, "gamma": gamma, **functions}
 
 
 def _resolve_stimulus(
@@ -191,55 +204,35 @@ def _resolve_stimulus(
 
 
 class _RightHandSide:
-    """Noise-free f(x) written into ``out``, for one state [N] or a batch of trials [K, N].
+    """Noise-free f(x) written into ``out``, for one state [N] or a batch of trials [K, N]:
+    the equations of :class:`ccnn.data.activity.ground_truth.AssemblyEquations`, the one
+    definition that evaluation uses too.
 
-    ψ = tanh without stimulus (the baseline) is integrated by :func:`_fast_chunk` instead:
-    the self term s_i tanh(x_i) and the messages share tanh(x) and W has a zero diagonal,
-    so f = −c ⊙ x + M tanh(x) with M = diag(g) W + diag(s) (``fused``): one matrix
-    product and two elementwise ops per step (benchmarks/simulate_speed.py measures it).
+    The published baseline (ψ and the self-excitation both tanh, no stimulus) is integrated
+    by :func:`_fast_chunk` instead, an algebraic rewrite of the same equations: the self term
+    s_i tanh(x_i) and the messages share tanh(x) and W has a zero diagonal, so
+    f = −c ⊙ x + M tanh(x) with M = diag(g) W + diag(s) (``fused``): one matrix product and two
+    elementwise ops per step (benchmarks/simulate_speed.py measures it; a test checks it
+    against the equations).
     """
 
     def __init__(self, weights: Tensor, params: Tensor, transfer: dict[str, Any], types: Tensor) -> None:
+        self.equations = AssemblyEquations(weights, params, transfer, types)
         g, s, c = params.unbind(1)
-        # g multiplies every incoming message of neuron i: fold it into row i of W once.
-        self.weights = g[:, None] * weights
-        self.neg_c, self.s = -c, s
-        self.name = transfer["name"]
-        self.fused = self.weights.clone()
-        self.fused.diagonal().add_(s)  # the self term rides on the zero diagonal of W
-        if bool(weights.diagonal().any()):
-            self.fused = None  # a user matrix with self-connections: keep the terms apart
-        self.fused_t = None if self.fused is None else self.fused.t().contiguous()
-        self.fast = self.name == "tanh" and self.fused is not None
-        self.weights_t = self.weights.t().contiguous()
-        if self.name == "transmitters":
-            gamma = torch.tensor(transfer["gamma"], dtype=weights.dtype, device=weights.device)
-            self.inv_gamma = 1.0 / gamma[types]
-        elif self.name == "neuron_neuron":
-            gamma = torch.tensor(transfer["gamma"], dtype=weights.dtype, device=weights.device)
-            self.theta = torch.log(gamma)[types] / 50
-            # Receivers sharing a γ share ψ: one block of rows of W per distinct γ.
-            self.groups = []
-            for value in gamma[types].unique():
-                rows = (gamma[types] == value).nonzero().squeeze(1)
-                self.groups.append((rows, float(value), self.weights[rows].t().contiguous()))
+        self.neg_c = -c
+        default = (self.equations.phi_function, self.equations.psi_function) == (
+            DEFAULT_FUNCTION,
+            DEFAULT_FUNCTION,
+        )
+        fused = g[:, None] * weights
+        fused.diagonal().add_(s)  # the self term rides on the zero diagonal of W
+        # A user matrix with self-connections keeps the terms apart.
+        self.fast = transfer["name"] == "tanh" and default and not bool(weights.diagonal().any())
+        self.fused = fused if self.fast else None
+        self.fused_t = fused.t().contiguous() if self.fast else None
 
     def __call__(self, x: Tensor, omega: Tensor | None, out: Tensor, scratch: Tensor) -> Tensor:
-        torch.tanh(x, out=scratch)
-        torch.mul(x, self.neg_c, out=out)
-        out.addcmul_(scratch, self.s)
-        if self.name == "tanh":
-            message = scratch @ self.weights_t
-        elif self.name == "transmitters":
-            message = torch.tanh(x * self.inv_gamma) @ self.weights_t
-        else:
-            message = torch.empty_like(x)
-            leak = self.theta * x
-            for rows, gamma, block_t in self.groups:
-                message[..., rows] = (torch.tanh(x / gamma) - leak) @ block_t
-        if omega is not None:
-            message.mul_(omega)
-        return out.add_(message)
+        return out.copy_(self.equations.derivative(x, omega))
 
 
 def simulate_assembly(**kwargs: Any) -> Recording:
@@ -271,6 +264,8 @@ def simulate_assembly_trials(
     ff: float = 1.0,
     transfer: Literal["tanh", "transmitters", "neuron_neuron"] = "tanh",
     gamma: Sequence[float] | None = None,
+    phi_function: str = DEFAULT_FUNCTION,
+    psi_function: str = DEFAULT_FUNCTION,
     noise: float = 0.0,
     stimulus: Any = None,
     stimulus_grid: int = 32,
@@ -299,6 +294,11 @@ def simulate_assembly_trials(
         ff: filling factor: keep each connection with this probability (no rescaling).
         transfer: ``"tanh"``, ``"transmitters"`` or ``"neuron_neuron"`` (module docstring).
         gamma: γ per type for the transfer variants; (1, 2, 4, 8) for ≤ 4 types by default.
+        phi_function: the saturating self-excitation f of φ_i(x) = −c_i x + s_i f(x), a term of
+            the :class:`~ccnn.nn.function_library.FunctionLibrary` grammar (``"tanh(x)"``, the
+            paper's; ``"softsign(x/2)"``, ``"rectified_tanh(x)"``, …).
+        psi_function: the function h that ψ is built on (``h(x_j)`` for ``transfer="tanh"``,
+            ``h(x_j / γ_j)`` for ``"transmitters"``, …; module docstring).
         noise: σ of the process noise added after each step.
         stimulus: None (Ω = 1), ``"procedural"`` (:func:`ccnn.data.procedural_movie`) or a
             (frames, H, W) movie; neurons 0 … ``stimulus_grid``² − 1 sit on a grid in [0, 1]²
@@ -335,7 +335,7 @@ def simulate_assembly_trials(
     gen = torch.Generator().manual_seed(seed)
     type_index = _resolve_types(types, n_neurons, params.shape[0])
     weights = _resolve_connectivity(connectivity, n_neurons, ff, gen)
-    spec = _transfer_spec(transfer, gamma, params.shape[0])
+    spec = _transfer_spec(transfer, gamma, params.shape[0], phi_function, psi_function)
     stim = _resolve_stimulus(stimulus, n_neurons, n_frames, stimulus_grid, steps_per_movie_frame, seed)
     x0 = initial_std * torch.randn(n_trials, n_neurons, generator=gen, dtype=F32)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,7 +57,12 @@ from ccnn.models.dynamics_gnn.evaluation import (
     TYPE_TABLE_COLUMNS,
     DynamicsEvaluation,
 )
-from ccnn.models.dynamics_gnn.solvers.library_regression import regress_dynamics
+from ccnn.models.dynamics_gnn.solvers.library_regression import LibraryRegression, regress_dynamics
+from ccnn.models.dynamics_gnn.solvers.spline_refinement import (
+    refine_with_splines,
+    regression_r2,
+    regression_rollout_r2,
+)
 from ccnn.models.dynamics_gnn.solvers.stimulus_regression import (
     StimulusRegression,
     regress_stimulated_dynamics,
@@ -69,7 +75,7 @@ from ccnn.models.dynamics_gnn.training import (
     resident_training_step,
 )
 from ccnn.nn.dynamics import DynamicsNetwork
-from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS
+from ccnn.nn.function_library import DEFAULT_PHI_TERMS, DEFAULT_PSI_TERMS, spline_terms
 from ccnn.nn.siren import SIREN
 
 __all__ = [
@@ -133,6 +139,14 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         regression_frames: training frames (evenly spaced) used by the regression.
         prune: relative size below which the regression drops a library term.
         distil_steps: Adam steps that fit MLP φ / ψ to the regression's functions.
+        refine: after the library start, refine φ and ψ in a spline basis
+            (:func:`~ccnn.models.dynamics_gnn.solvers.spline_refinement.refine_with_splines`):
+            ``"auto"`` when the library fit leaves more than ``refine_tolerance`` of the
+            held-out (validation) derivative variance unexplained, keeping whichever fit is
+            better on the validation frames; ``"always"``; or ``"never"``. Shared ψ
+            (``psi_inputs="x_j"``) without a learned stimulus only.
+        spline_knots: knots per side of rest of the refinement's spline basis.
+        refine_tolerance: the unexplained held-out share above which ``"auto"`` refines.
         lr_weight, lr_functions, lr_latents, lr_stimulus: Adam learning rates per group.
             ``None`` picks by ``init``: 1e-6 after the regression
             start (Adam's steps are about lr in size whatever the gradient, so larger rates
@@ -178,6 +192,9 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         regression_frames: int = 20_000,
         prune: float = 0.05,
         distil_steps: int = 2000,
+        refine: Literal["auto", "always", "never"] = "auto",
+        spline_knots: int = 8,
+        refine_tolerance: float = 1e-5,
         lr_weight: float | None = None,
         lr_functions: float | None = None,
         lr_latents: float | None = None,
@@ -208,9 +225,16 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             "monotone": _schedule(monotone_weight, "monotone_weight"),
             "l1": _schedule(l1_weight, "l1_weight"),
         }
+        if refine not in ("auto", "always", "never"):
+            raise ValueError(f"refine: expected 'auto', 'always' or 'never', got {refine!r}")
         psi_terms = list(psi_terms)
         phi_terms = [*psi_terms, *[t for t in phi_terms if t not in psi_terms]]
-        self.phi_terms = phi_terms
+        self.phi_terms = phi_terms  # the library regression's
+        self.refines = refine != "never" and psi_inputs == "x_j" and not learn_stimulus
+        if self.refines:  # the network also holds the terms a refined start is written in
+            splines = spline_terms(spline_knots)
+            psi_terms = [*psi_terms, *[t for t in splines if t not in psi_terms]]
+            phi_terms = [*phi_terms, *[t for t in ["1", *splines] if t not in phi_terms]]
         edge_index = None
         if connectome is not None:
             from ccnn.data.connectomes.connectome import Connectome
@@ -303,7 +327,11 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
         self.initialised.fill_(True)
 
     def _start_from_regression(self, datamodule) -> None:
-        batch = datamodule.regression_frames(self.hparams.regression_frames)
+        # The solvers run where the model is (a GPU when the trainer has one).
+        batch = {
+            k: v.to(self.device)
+            for k, v in datamodule.regression_frames(self.hparams.regression_frames).items()
+        }
         started = time.perf_counter()
         target = batch["target"]
         if "stimulus" in batch and self.stimulus_field is None:
@@ -329,14 +357,16 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             result = stimulus_fit.dynamics
         else:
             result = regress_dynamics(batch["x"], target, **options)
-        diagnostics = initialise_from_regression(
-            self.network.cpu(), result, distil_steps=self.hparams.distil_steps
-        )
-        self.network.to(self.device)
+        diagnostics = {
+            "regression_seconds": time.perf_counter() - started,
+            "regression_derivative_r2": result.derivative_r2,
+            "regression_rank1_residual": result.rank1_residual,
+        }
+        if self.refines:
+            result, refinement = self._refine(result, batch, datamodule)
+            diagnostics.update(refinement)
         diagnostics.update(
-            regression_seconds=time.perf_counter() - started,
-            regression_derivative_r2=result.derivative_r2,
-            regression_rank1_residual=result.rank1_residual,
+            initialise_from_regression(self.network, result, distil_steps=self.hparams.distil_steps)
         )
         if stimulus_fit is not None:
             diagnostics.update(self._start_stimulus(stimulus_fit, batch["positions"]))
@@ -348,6 +378,46 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             + ", ".join(f"{k} {format_metric(v)}" for k, v in diagnostics.items())
             + f" ({len(batch['frame'])} frames)"
         )
+
+    def _refine(self, result: LibraryRegression, batch: dict[str, Tensor], datamodule):
+        """The residual test and the spline refinement of ``refine`` (class docstring). The
+        library fit and, when it leaves too much of the held-out derivative unexplained, the
+        refined one are scored on the validation block: derivative R² on its frames and R²
+        of an Euler rollout from its start (``rollout_horizons[0]`` steps at most). The refined
+        fit is kept when it predicts the derivative better and rolls out no worse (by 0.01):
+        a flexible fit can predict each frame and still integrate to a diverging trajectory."""
+        held_out = datamodule.held_out_frames(HELD_OUT_FRAMES, block="val")
+        if not len(held_out["frame"]):  # no validation block: judge on the fitted frames
+            held_out = batch
+        x, target = held_out["x"].to(self.device), held_out["target"].to(self.device)
+        library_r2 = regression_r2(result, x, target)
+        out = {"library_heldout_r2": library_r2, "refined": 0.0}
+        if self.hparams.refine == "auto" and 1 - library_r2 <= self.hparams.refine_tolerance:
+            return result, out
+        started = time.perf_counter()
+        refined = refine_with_splines(
+            batch["x"],
+            batch["target"],
+            result,
+            latent_dim=self.hparams.latent_dim,
+            n_knots=self.hparams.spline_knots,
+        )
+        refined_r2 = regression_r2(refined, x, target)
+        out.update(refinement_seconds=time.perf_counter() - started, refined_heldout_r2=refined_r2)
+        rollouts = (float("inf"), float("inf"))
+        if len(datamodule.split.val) > 1 and "stimulus" not in batch:
+            steps = min(min(self.hparams.rollout_horizons), len(datamodule.split.val) - 1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a short validation block only shortens the check
+                trajectory = datamodule.rollout_reference(steps, block="val")["trajectory"]
+            rollouts = tuple(
+                regression_rollout_r2(fit, trajectory, datamodule.dt) for fit in (result, refined)
+            )
+            out.update(library_rollout_r2=rollouts[0], refined_rollout_r2=rollouts[1])
+        if refined_r2 > library_r2 and rollouts[1] >= rollouts[0] - 0.01:
+            out["refined"] = 1.0
+            return refined, out
+        return result, out
 
     def _start_stimulus(self, fit: StimulusRegression, positions: Tensor) -> dict[str, float]:
         """Distil Ω* onto the regression's Ω at the bin centres (bins that had frames)."""

@@ -46,14 +46,27 @@ def _load_library(module: LibraryFunction, offset: Tensor, condition_map: Tensor
             )
 
 
+def _load_knots(network: DynamicsNetwork, knots: Tensor) -> None:
+    """Copy a spline fit's knots (2, m) into the network's φ and ψ libraries."""
+    for name, module in (("phi", network.phi), ("psi", network.psi)):
+        if module.knots is None or module.knots.shape != knots.shape:
+            raise ValueError(
+                f"{name}_terms: the regression's spline terms need knots of shape {tuple(knots.shape)}, "
+                f"but the network's {name} library has "
+                f"{'no spline terms' if module.knots is None else tuple(module.knots.shape)}"
+            )
+        with torch.no_grad():
+            module.knots.copy_(knots)
+
+
 def _distil(module: nn.Module, inputs: Tensor, targets: Tensor, steps: int, lr: float = 1e-3) -> float:
     """Fit an MLP to (inputs, targets) by Adam; returns the final relative RMS error."""
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(0)  # on the CPU: the same draws on every device
     scale = targets.pow(2).mean().sqrt().clamp_min(1e-12)
     for _ in range(steps):
-        rows = torch.randint(0, inputs.shape[0], (4096,), generator=generator)
+        rows = torch.randint(0, inputs.shape[0], (4096,), generator=generator).to(inputs.device)
         loss = (module(inputs[rows]).squeeze(-1) - targets[rows]).pow(2).mean() / scale**2
         optimizer.zero_grad()
         loss.backward()
@@ -81,18 +94,18 @@ def initialise_from_regression(
             f"result: expected a regression over n_neurons={n} neurons, "
             f"got W of shape {tuple(result.weight.shape)}"
         )
-    dtype = network.latents.dtype
+    dtype, device = network.latents.dtype, network.latents.device
     per_sender = result.psi.dim() == 2
-    phi_coef, psi_coef = result.phi.to(dtype), result.psi.to(dtype)
+    phi_coef, psi_coef = result.phi.to(device, dtype), result.psi.to(device, dtype)
     stacked = torch.cat([phi_coef, psi_coef], 1) if per_sender else phi_coef
     mean = stacked.mean(0)
     _, singular, vh = torch.linalg.svd(stacked - mean, full_matrices=False)
     components = vh[:dim].T  # (D, ≤ dim)
     scores = (stacked - mean) @ components
     scale = scores.std(0).clamp_min(1e-12)
-    latents = torch.zeros(n, dim, dtype=dtype)
+    latents = torch.zeros(n, dim, dtype=dtype, device=device)
     latents[:, : scores.shape[1]] = scores / scale
-    loadings = torch.zeros(stacked.shape[1], dim, dtype=dtype)
+    loadings = torch.zeros(stacked.shape[1], dim, dtype=dtype, device=device)
     loadings[:, : scores.shape[1]] = components * scale
     energy = singular.pow(2)
     diagnostics = {"latent_unexplained": float(1 - energy[:dim].sum() / energy.sum().clamp_min(1e-300))}
@@ -100,13 +113,15 @@ def initialise_from_regression(
 
     with torch.no_grad():
         network.latents.copy_(latents)
-        weight = result.weight.to(dtype)
+        weight = result.weight.to(device, dtype)
         if network.edge_index is None:
             network.weight.copy_(weight)
         else:
             network.weight.copy_(weight[network.edge_index[1], network.edge_index[0]])
 
     if network.functions == "library":
+        if result.knots is not None:
+            _load_knots(network, result.knots)
         phi_terms, psi_terms = network.phi.library.terms, network.psi.library.terms
         _load_library(
             network.phi,
@@ -124,13 +139,13 @@ def initialise_from_regression(
         return diagnostics
 
     # MLPs: distil the regression's functions on a grid over the activity range.
-    grid = torch.linspace(*result.x_range, 256, dtype=dtype)
-    phi_values = FunctionLibrary(result.phi_terms)(grid) @ phi_coef.T  # (G, N)
+    grid = torch.linspace(*result.x_range, 256, dtype=dtype, device=device)
+    phi_values = FunctionLibrary(result.phi_terms, knots=result.knots)(grid) @ phi_coef.T  # (G, N)
     inputs = torch.cat(
         [grid.repeat_interleave(n).unsqueeze(1), latents.repeat(len(grid), 1)], 1
     )  # row g*N + i
     diagnostics["phi_distil_error"] = _distil(network.phi, inputs, phi_values.flatten(), distil_steps)
-    psi_lib = FunctionLibrary(result.psi_terms)
+    psi_lib = FunctionLibrary(result.psi_terms, knots=result.knots)
     if per_sender:
         psi_values = psi_lib(grid) @ psi_coef.T  # (G, N)
         parts = [grid.repeat_interleave(n).unsqueeze(1)]
@@ -141,7 +156,7 @@ def initialise_from_regression(
     else:
         psi_values = psi_lib(grid) @ psi_coef  # (G,)
         extra = network.psi_inputs.count("a_") * dim
-        psi_inputs = torch.cat([grid.unsqueeze(1), torch.zeros(len(grid), extra, dtype=dtype)], 1)
+        psi_inputs = torch.cat([grid.unsqueeze(1), grid.new_zeros(len(grid), extra)], 1)
         if extra:  # ψ ignores the latents in the regression: distil it at every neuron's latent
             psi_inputs = torch.cat(
                 [grid.repeat_interleave(n).unsqueeze(1), latents.repeat(len(grid), extra // dim)], 1
