@@ -2,8 +2,10 @@
 
 - :mod:`.module`: the LightningModule :class:`DynamicsGNN` (training steps, optimisers);
 - :mod:`.start`: the closed-form start loaded into the network;
-- :mod:`.solvers`: the closed-form solvers (library and stimulus regressions);
-- :mod:`.evaluation`: metrics against the recording and its ground truth, exports, figures.
+- :mod:`.solvers`: the closed-form solvers (library, spline and stimulus regressions);
+- :mod:`.evaluation`: metrics against the recording and its ground truth, exports, figures;
+- :mod:`.training`: the resident engine of the paper's route (frames on the device, k Adam
+  steps per trainer step, compiled loss).
 """
 
 from ccnn.models.dynamics_gnn.module import (
