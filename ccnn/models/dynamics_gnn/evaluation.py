@@ -58,6 +58,11 @@ HELD_OUT_FRAMES = 2000
 #: in the same directory stays beside the new ones.
 FIGURE_NAMES = ("connectivity", "latents", "functions", "rollout", "stimulus")
 
+#: Metrics of :meth:`DynamicsEvaluation.evaluate` see the whole network on every rank, so they
+#: compute without a collective: the export after ``fit`` runs on rank 0 alone, and a sync
+#: there would wait for ranks that have finished.
+LOCAL = {"sync_on_compute": False}
+
 
 class DynamicsEvaluation:
     """Interpretation, metrics and exports of a trained :class:`~.module.DynamicsGNN` (it
@@ -136,7 +141,7 @@ class DynamicsEvaluation:
         truth = datamodule.ground_truth()
         if truth is not None:
             true_w = truth.effective_connectivity(x_range).to(learned)
-            fit = ConnectivityR2().to(self.device)
+            fit = ConnectivityR2(**LOCAL).to(self.device)
             fit.update(learned, true_w)
             result = fit.compute()
             metrics["connectivity_r2"], metrics["connectivity_slope"] = (
@@ -150,10 +155,11 @@ class DynamicsEvaluation:
             arrays.update(grid=grid.cpu(), phi=phi.cpu(), phi_true=phi_true.cpu())
             if truth.types is not None:
                 true_types = truth.types.to(self.device)
-                accuracy = TypeAccuracy(int(self.types.max()) + 1, int(true_types.max()) + 1).to(self.device)
+                accuracy = TypeAccuracy(int(self.types.max()) + 1, int(true_types.max()) + 1, **LOCAL)
+                accuracy = accuracy.to(self.device)
                 accuracy.update(self.types, true_types)
                 metrics["type_accuracy"] = float(accuracy.compute())
-                ari = AdjustedRandScore().to(self.device)
+                ari = AdjustedRandScore(**LOCAL).to(self.device)
                 ari.update(self.types, true_types)
                 metrics["type_ari"] = float(ari.compute())
                 arrays["true_types"] = truth.types
@@ -180,7 +186,7 @@ class DynamicsEvaluation:
             )
         if len(datamodule.split.test) > max(self.hparams.rollout_horizons):
             run = self.rollout(datamodule)
-            rollout = RolloutR2(self.hparams.rollout_horizons).to(self.device)
+            rollout = RolloutR2(self.hparams.rollout_horizons, **LOCAL).to(self.device)
             rollout.update(run["predicted"], run["true"])
             # torchmetrics returns a one-element result as a 0-d tensor: one horizon is a float
             values = torch.atleast_1d(rollout.compute()).tolist()
@@ -196,7 +202,7 @@ class DynamicsEvaluation:
                 placed = ~positions.isnan().any(1)
                 learned_omega = self.learned_stimulus(sample["frame"].to(self.device), positions)[:, placed]
                 true_omega = sample["stimulus"].to(learned_omega)[:, placed]
-                omega_fit = ConnectivityR2().to(self.device)
+                omega_fit = ConnectivityR2(**LOCAL).to(self.device)
                 omega_fit.update(learned_omega, true_omega)
                 metrics["omega_r2"] = float(omega_fit.compute()["r2"])
                 arrays.update(omega=learned_omega.cpu(), omega_true=true_omega.cpu())
