@@ -62,6 +62,7 @@ from ccnn.models.dynamics_gnn.solvers.spline_refinement import (
     refine_with_splines,
     regression_r2,
     regression_rollout_r2,
+    spline_knots,
 )
 from ccnn.models.dynamics_gnn.solvers.stimulus_regression import (
     StimulusRegression,
@@ -322,6 +323,14 @@ class DynamicsGNN(DynamicsEvaluation, L.LightningModule):
             return
         self.n_frames.fill_(datamodule.recording.n_frames)
         self.x_range.copy_(torch.tensor(datamodule.activity_range()))
+        if self.refines and self.network.functions == "library":
+            # Knots from the data even when the library start is kept: the spline terms are then
+            # zero but trainable, and knots far inside the activity range would make their
+            # linear continuation (and any small step on them) large at the range's ends.
+            frames = datamodule.regression_frames(self.hparams.regression_frames)["x"].to(self.device)
+            knots = spline_knots(frames, self.hparams.spline_knots)
+            for module in (self.network.phi, self.network.psi):
+                module.knots.copy_(knots)
         if self.hparams.init == "regression":
             self._start_from_regression(datamodule)
         self.initialised.fill_(True)
