@@ -64,6 +64,19 @@ FIGURE_NAMES = ("connectivity", "latents", "functions", "rollout", "stimulus")
 LOCAL = {"sync_on_compute": False}
 
 
+def _whitened(profiles: Tensor, floor: float = 1e-4) -> Tensor:
+    """Principal scores of profiles (N, G), each divided by its spread: the components whose
+    variance exceeds ``floor`` times the largest. Every direction in which the neurons really
+    differ then counts alike, however small its share of φ's size (two types that differ in
+    the self-excitation s near rest, beside types that differ in the leak −c·x at the range's
+    ends); directions of rounding noise are left out."""
+    centred = (profiles - profiles.mean(0)).double()
+    _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    keep = singular.pow(2) > floor * singular[0].pow(2).clamp_min(1e-300)
+    scores = centred @ vh[keep].T
+    return scores / scores.std(0).clamp_min(1e-300)
+
+
 class DynamicsEvaluation:
     """Interpretation, metrics and exports of a trained :class:`~.module.DynamicsGNN` (it
     provides ``network``, ``x_range``, ``types``, ``hparams`` and the Lightning attributes)."""
@@ -103,7 +116,8 @@ class DynamicsEvaluation:
 
     @torch.no_grad()
     def cluster_types(self) -> Tensor:
-        """Recovered types: clusters of φ (and, when sender-dependent, normalised ψ) profiles."""
+        """Recovered types: clusters of φ (and, when sender-dependent, normalised ψ) profiles,
+        in whitened principal coordinates (:func:`_whitened`)."""
         grid = self.grid()
         profiles = self.phi_profiles(grid)
         if self.hparams.psi_inputs != "x_j":
@@ -111,6 +125,7 @@ class DynamicsEvaluation:
             profiles = torch.cat(
                 [profiles / profiles.pow(2).mean().sqrt(), psi / psi.pow(2).mean().sqrt()], 1
             )
+        profiles = _whitened(profiles)
         return cluster_profiles(profiles, self.hparams.cluster_threshold).to(self.device)
 
     @torch.no_grad()
