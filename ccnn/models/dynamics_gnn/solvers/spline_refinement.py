@@ -57,10 +57,19 @@ __all__ = [
 def regression_prediction(result: LibraryRegression, activity: Tensor) -> Tensor:
     """dx/dt that a closed-form fit predicts for states (T, N), in float64: φ_i(x_i) +
     Σ_j W_ij ψ_j(x_j)."""
-    x = activity.to(result.weight.device, F64)
-    phi = (FunctionLibrary(result.phi_terms, knots=result.knots)(x) * result.phi).sum(-1)
-    psi = (FunctionLibrary(result.psi_terms, knots=result.knots)(x) * result.psi).sum(-1)
-    return phi + psi @ result.weight.T
+    return _predictor(result)(activity)
+
+
+def _predictor(result: LibraryRegression):
+    """:func:`regression_prediction` with the libraries built once (a rollout calls it every step)."""
+    phi_lib = FunctionLibrary(result.phi_terms, knots=result.knots)
+    psi_lib = FunctionLibrary(result.psi_terms, knots=result.knots)
+
+    def predict(activity: Tensor) -> Tensor:
+        x = activity.to(result.weight.device, F64)
+        return (phi_lib(x) * result.phi).sum(-1) + (psi_lib(x) * result.psi).sum(-1) @ result.weight.T
+
+    return predict
 
 
 def regression_r2(result: LibraryRegression, activity: Tensor, derivative: Tensor) -> float:
@@ -75,9 +84,10 @@ def regression_rollout_r2(result: LibraryRegression, trajectory: Tensor, dt: flo
     (S + 1, N), pooled over steps and neurons (−inf when the rollout diverges): whether a fit
     that predicts derivatives well also integrates to the recording."""
     true = trajectory.to(result.weight.device, F64)
+    predict = _predictor(result)
     states = [true[0:1]]
     for _ in range(len(true) - 1):
-        states.append(states[-1] + dt * regression_prediction(result, states[-1]))
+        states.append(states[-1] + dt * predict(states[-1]))
         if not bool(states[-1].isfinite().all()):
             return float("-inf")
     predicted = torch.cat(states)
