@@ -29,13 +29,23 @@ from ccnn.data.connectomes import (
     parse_transforms,
 )
 from ccnn.data.registry import get, list_datamodules, register
-from ccnn.data.tasks import DigitsDataModule
+from ccnn.data.tasks import (
+    DelayedMatchDataModule,
+    DigitsDataModule,
+    MNIST1DDataModule,
+    TwoTaskDataModule,
+    mnist1d_shuffled,
+)
 
 register("activity")(ActivityDataModule)
 register("simulated_activity")(SimulatedActivityDataModule)
 register("digits")(DigitsDataModule)
 register("connectome")(ConnectomeDataModule)
 register("link_prediction")(LinkPredictionDataModule)
+register("mnist1d")(MNIST1DDataModule)
+register("mnist1d_shuffled")(mnist1d_shuffled)
+register("two_task")(TwoTaskDataModule)
+register("delayed_match")(DelayedMatchDataModule)
 
 __all__ = [
     "BASELINE_TYPE_PARAMS",
@@ -44,16 +54,20 @@ __all__ = [
     "Connectome",
     "ConnectomeCohort",
     "ConnectomeDataModule",
+    "DelayedMatchDataModule",
     "DigitsDataModule",
     "LinkPredictionDataModule",
+    "MNIST1DDataModule",
     "Recording",
     "SimulatedActivityDataModule",
     "TimeSplit",
+    "TwoTaskDataModule",
     "get",
     "list_datamodules",
     "load_connectome",
     "load_connectome_cohort",
     "lorentz_connectivity",
+    "mnist1d_shuffled",
     "parse_transforms",
     "procedural_movie",
     "register",
