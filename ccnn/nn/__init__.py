@@ -6,13 +6,16 @@ plain :class:`torch.nn.Module`.
 
 from ccnn.nn import masks, regularizers
 from ccnn.nn.connectome_linear import ConnectomeLinear
+from ccnn.nn.dale import DANNLinear, dale_signs
 from ccnn.nn.rnn import ConnectomeRNN, ConnectomeRNNCell
 
 __all__ = [
     "ConnectomeLinear",
     "ConnectomeRNN",
     "ConnectomeRNNCell",
+    "DANNLinear",
     "DynamicsNetwork",
+    "dale_signs",
     "masks",
     "regularizers",
 ]

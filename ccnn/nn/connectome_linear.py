@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -324,9 +325,32 @@ class ConnectomeLinear(nn.Module):
         for name in ("in_positions", "out_positions"):
             if prefix + name in state_dict and getattr(self, name) is None:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        if self.backend == "sparse":
+            self._adopt_sparse_structure(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.backend == "dense":
             self._sync_multiplier()
+        else:
+            self.num_connections = int(self.rows.numel())
+
+    @torch.no_grad()
+    def _adopt_sparse_structure(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """Sparse backend: resize the structure to a checkpoint's connection count (a pruned layer).
+
+        Only when the checkpoint has another number of connections; the values are then copied
+        in by the ordinary loading. Initial-scale factors follow their (row, column).
+        """
+        rows, col = state_dict.get(prefix + "rows"), state_dict.get(prefix + "col")
+        if not isinstance(rows, Tensor) or not isinstance(col, Tensor) or rows.shape == self.rows.shape:
+            return
+        device = self.rows.device
+        if self._init_scale is not None:
+            self._init_scale = self._strength_matrix()[rows.to(device), col.to(device)]
+        self.raw_values.data = self.raw_values.data.new_empty(rows.shape)
+        self.raw_values.grad = None
+        for name in (*_SPARSE_BUFFERS, "rows", "sign"):
+            if getattr(self, name) is not None and isinstance(state_dict.get(prefix + name), Tensor):
+                setattr(self, name, getattr(self, name).new_empty(state_dict[prefix + name].shape))
 
     # ------------------------------------------------------------------ permutations
     @torch.no_grad()
@@ -382,6 +406,114 @@ class ConnectomeLinear(nn.Module):
         structure = csr_structure(self.rows, cols[order], self.mask_shape)
         for name in _SPARSE_BUFFERS:
             getattr(self, name).copy_(getattr(structure, name))
+
+    # ------------------------------------------------------------------ pruning
+    @torch.no_grad()
+    def prune_(
+        self,
+        remove: Any,
+        optimizer: torch.optim.Optimizer | Sequence[torch.optim.Optimizer] | None = None,
+    ) -> int:
+        r"""Delete connections from the hard mask, in place: :math:`M \leftarrow M \wedge \lnot R`.
+
+        The removed connections are exactly zero in every later forward pass and get exactly
+        zero gradient, as if the layer had been built with the smaller mask (used by
+        :class:`ccnn.callbacks.WiringPruning`). :attr:`num_connections`, :attr:`density`,
+        :attr:`mask` and :meth:`in_degree` follow; a ``state_dict`` saved afterwards loads
+        into a layer built with the original mask.
+
+        * Dense backend: the mask buffer loses the connections, their stored weights are
+          set to 0, and with ``optimizer`` their per-weight state (Adam's moments) is zeroed
+          too, so the raw weights stay 0 as well. The parameter keeps its shape: any
+          optimiser goes on working, also without ``optimizer``, and under DDP.
+        * Sparse backend: the connections leave the CSR structure and the parameter vector
+          ``raw_values`` shrinks to the remaining ones (the same ``Parameter`` object with new
+          data; its ``.grad`` shrinks alike). Pass every ``optimizer`` that holds it: its
+          state tensors of the parameter's size shrink with it (without that, a stateful
+          optimiser such as Adam fails at its next step on a size mismatch). A changing
+          parameter size does not work under ``DistributedDataParallel``, whose gradient
+          buckets are sized once: prune dense layers there.
+
+        Args:
+            remove: (out_features, in_features) bool tensor or array; ``True`` marks a
+                connection to delete. Each must be a connection currently in the mask.
+            optimizer: the optimiser, or a list of them, holding this layer's parameters
+                (see above); ``None`` touches no optimiser state.
+
+        Returns:
+            The number of connections removed.
+
+        Raises:
+            ValueError: ``mode`` is not ``"hard"``; ``remove`` has the wrong shape, marks a
+                connection that is not in the mask, or every remaining connection.
+            TypeError: ``remove`` is not boolean.
+
+        Example:
+            >>> layer = ConnectomeLinear(3, 2, torch.ones(2, 3, dtype=torch.bool))
+            >>> layer.prune_(torch.tensor([[True, False, False], [False, False, True]]))
+            2
+            >>> layer.mask.int().tolist(), layer.num_connections
+            ([[0, 1, 1], [1, 1, 0]], 4)
+        """
+        if self.mode != "hard":
+            raise ValueError(f"mode: prune_ needs a layer with mode='hard', got mode={self.mode!r}")
+        remove = as_tensor(remove, "remove")
+        if remove.dtype != torch.bool:
+            raise TypeError(
+                f"remove: expected a bool (out_features, in_features) tensor, got {describe(remove)}"
+            )
+        check_shape(remove, self.mask_shape, "remove", meaning="(out_features, in_features)")
+        remove = remove.to(self._param.device)
+        outside = remove & ~self.mask
+        if bool(outside.any()):
+            first = tuple(int(i) for i in outside.nonzero()[0])
+            raise ValueError(
+                f"remove: expected connections of the mask only, got {int(outside.sum())} outside it "
+                f"(first at {first})"
+            )
+        count = int(remove.sum())
+        if count == 0:
+            return 0
+        if count == self.num_connections:
+            raise ValueError(
+                f"remove: would delete all {count} connections of the layer; at least one must stay"
+            )
+        optimizers = _as_optimizers(optimizer)
+        param = self._param
+        if self.backend == "dense":
+            # A new tensor, not an in-place edit: the buffer may share memory with the caller's mask.
+            self.connectivity = self.connectivity & ~remove
+            param.masked_fill_(remove, 0)
+            if param.grad is not None:
+                param.grad.masked_fill_(remove, 0)
+            for opt in optimizers:
+                for value in opt.state.get(param, {}).values():
+                    if isinstance(value, Tensor) and value.shape == param.shape:
+                        value.masked_fill_(remove, 0)
+            self._sync_multiplier()
+            return count
+        keep = (~remove[self.rows, self.col]).nonzero().squeeze(1)
+        for opt in optimizers:
+            state = opt.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, Tensor) and value.shape == param.shape:
+                    state[key] = value[keep]
+        grad = param.grad
+        param.grad = None
+        param.data = param.data[keep]
+        if grad is not None:
+            param.grad = grad[keep]
+        for name in ("sign", "_init_scale"):
+            buf = getattr(self, name)
+            if buf is not None:
+                setattr(self, name, buf[keep])
+        rows, cols = self.rows[keep], self.col[keep]
+        structure = csr_structure(rows, cols, self.mask_shape)
+        self.rows = rows
+        for name in _SPARSE_BUFFERS:
+            setattr(self, name, getattr(structure, name))
+        self.num_connections = int(rows.numel())
+        return count
 
     def sign_matrix(self) -> Tensor | None:
         """Dale's-law signs as a dense (out_features, in_features) ±1 matrix, or None."""
@@ -456,6 +588,16 @@ def reorder_parameter(
         for value in optimizer.state[param].values():
             if isinstance(value, Tensor) and value.shape == param.shape:
                 value.copy_(value.index_select(dim, index))
+
+
+def _as_optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
+    """``None``, one optimiser or a sequence of them, as a list."""
+    if optimizer is None:
+        return []
+    items = [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else optimizer
+    if not isinstance(items, Sequence) or not all(isinstance(o, torch.optim.Optimizer) for o in items):
+        raise TypeError(f"optimizer: expected a torch optimizer or a list of them, got {describe(optimizer)}")
+    return list(items)
 
 
 def _parse_mask(mask: Any, n_out: int, n_in: int) -> tuple[Tensor, Tensor | None, Tensor | None]:

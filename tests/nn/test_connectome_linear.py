@@ -398,3 +398,146 @@ def test_nn_package_does_not_import_lightning():
         "sys.exit(bool(bad))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+# --------------------------------------------------------------------- pruning
+def random_removal(mask, fraction, seed=5):
+    gen = torch.Generator().manual_seed(seed)
+    return mask & (torch.rand(mask.shape, generator=gen) < fraction)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_prune_matches_a_dense_reference_with_the_pruned_mask(backend):
+    mask = random_mask(12, 9, 0.6)
+    layer = ConnectomeLinear(9, 12, mask, sign=dale_signs(9), backend=backend, dtype=F64)
+    weight_before = layer.weight.detach().clone()
+    remove = random_removal(mask, 0.4)
+    count = int(remove.sum())
+    assert 5 < count < int(mask.sum())
+    assert layer.prune_(remove) == count
+    kept = mask & ~remove
+    assert torch.equal(layer.mask, kept)
+    assert layer.num_connections == int(mask.sum()) - count
+    assert layer.density == pytest.approx(int(kept.sum()) / (12 * 9))
+    assert torch.equal(layer.in_degree(), kept.sum(1))
+    # Kept connections keep their weights (and signs); removed ones are exactly zero.
+    torch.testing.assert_close(layer.weight, weight_before * kept, rtol=0, atol=0)
+    x = torch.randn(5, 9, dtype=F64)
+    torch.testing.assert_close(layer(x), x @ (weight_before * kept).T + layer.bias)
+    if backend == "sparse":
+        assert layer.raw_values.shape == (int(kept.sum()),) and layer.sign.shape == (int(kept.sum()),)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_pruned_connections_get_zero_gradient_and_the_rest_the_reference_one(backend):
+    mask = random_mask(10, 8, 0.7)
+    layer = ConnectomeLinear(8, 10, mask, backend=backend, dtype=F64)
+    remove = random_removal(mask, 0.5)
+    layer.prune_(remove)
+    kept = mask & ~remove
+    x = torch.randn(6, 8, dtype=F64)
+    grad_out = torch.randn(6, 10, dtype=F64)
+    (grad,) = torch.autograd.grad(layer(x), layer._param, grad_out)
+    dense_grad = grad if backend == "dense" else layer._scatter(grad)
+    # y = x Wᵀ: dL/dW = grad_outᵀ x, restricted to the kept connections.
+    torch.testing.assert_close(dense_grad, (grad_out.T @ x) * kept)
+    assert torch.all(dense_grad[~kept] == 0)
+
+
+def test_prune_dense_keeps_adam_from_moving_pruned_weights():
+    mask = random_mask(10, 10, 0.6)
+    layer = ConnectomeLinear(10, 10, mask, backend="dense")
+    opt = torch.optim.Adam(layer.parameters(), lr=0.05)
+
+    def train(steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            layer(torch.randn(8, 10)).pow(2).mean().backward()
+            opt.step()
+
+    train(5)  # Adam's moments are non-zero everywhere in the mask
+    remove = random_removal(mask, 0.5)
+    layer.prune_(remove, optimizer=opt)
+    train(5)
+    assert torch.all(layer.raw_weight.detach()[remove] == 0)
+    assert torch.all(layer.weight.detach()[~layer.mask] == 0)
+
+
+def test_prune_sparse_shrinks_the_optimizer_state_with_the_parameter():
+    mask = random_mask(10, 10, 0.6)
+    layer = ConnectomeLinear(10, 10, mask, backend="sparse")
+    opt = torch.optim.Adam(layer.parameters(), lr=0.05)
+    param = layer.raw_values
+    for _ in range(3):
+        opt.zero_grad()
+        layer(torch.randn(8, 10)).pow(2).mean().backward()
+        opt.step()
+    remove = random_removal(mask, 0.5)
+    keep = ~remove[layer.rows, layer.col]
+    moment, values = opt.state[param]["exp_avg"].clone(), param.detach().clone()
+    layer.prune_(remove, optimizer=[opt])
+    assert layer.raw_values is param  # the same Parameter: the optimiser still holds it
+    torch.testing.assert_close(opt.state[param]["exp_avg"], moment[keep], rtol=0, atol=0)
+    torch.testing.assert_close(param.detach(), values[keep], rtol=0, atol=0)
+    assert param.grad.shape == param.shape
+    for _ in range(3):  # training goes on
+        opt.zero_grad()
+        layer(torch.randn(8, 10)).pow(2).mean().backward()
+        opt.step()
+    assert torch.equal(layer.mask, mask & ~remove)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_pruned_state_dict_loads_into_a_layer_built_with_the_original_mask(backend):
+    mask = random_mask(11, 7, 0.6)
+    weights = mask * torch.rand(11, 7, generator=torch.Generator().manual_seed(2))  # a weighted mask
+    layer = ConnectomeLinear(7, 11, weights, sign=dale_signs(7), backend=backend)
+    layer.attach_positions(torch.rand(7, 2), torch.rand(11, 2))
+    remove = random_removal(mask, 0.4)
+    layer.prune_(remove)
+    buffer = io.BytesIO()
+    torch.save(layer.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = ConnectomeLinear(7, 11, weights, sign=dale_signs(7), backend=backend)
+    fresh.load_state_dict(torch.load(buffer))
+    assert torch.equal(fresh.mask, mask & ~remove) and fresh.num_connections == layer.num_connections
+    x = torch.randn(4, 7)
+    torch.testing.assert_close(fresh(x), layer(x), rtol=0, atol=0)
+    # Everything else follows: the other backend, re-initialisation on the pruned mask.
+    other = fresh.to_backend("dense" if backend == "sparse" else "sparse")
+    torch.testing.assert_close(other(x), layer(x))
+    fresh.reset_parameters()
+    assert torch.all(fresh.weight[~fresh.mask] == 0)
+
+
+def test_prune_leaves_the_callers_mask_alone_and_counts_nothing_for_an_empty_removal():
+    mask = random_mask(6, 6, 0.6)
+    original = mask.clone()
+    layer = ConnectomeLinear(6, 6, mask, backend="dense")
+    assert layer.prune_(torch.zeros(6, 6, dtype=torch.bool)) == 0
+    layer.prune_(random_removal(mask, 0.5))
+    assert torch.equal(mask, original)
+    full = ConnectomeLinear(3, 2, torch.ones(2, 3, dtype=torch.bool), backend="dense")
+    assert full._multiplier is None  # a full mask runs as nn.Linear ...
+    full.prune_(torch.tensor([[True, False, False], [False, False, False]]))
+    assert full.num_connections == 5 and full.weight[0, 0] == 0  # ... and is masked once pruned
+
+
+@pytest.mark.parametrize(
+    ("build", "remove", "error", "match"),
+    [
+        ({"mode": "soft"}, None, ValueError, "mode: prune_ needs a layer with mode='hard'"),
+        ({}, "outside", ValueError, r"remove: expected connections of the mask only, got \d+ outside"),
+        ({}, "all", ValueError, "remove: would delete all"),
+        ({}, torch.zeros(4, 5, dtype=torch.bool), ValueError, r"remove: expected shape \(5, 4\)"),
+        ({}, torch.zeros(5, 4), TypeError, "remove: expected a bool"),
+    ],
+)
+def test_prune_bad_input_raises(build, remove, error, match):
+    mask = random_mask(5, 4, 0.5)
+    layer = ConnectomeLinear(4, 5, mask, backend="dense", **build)
+    if remove is None or isinstance(remove, str):
+        remove = {None: mask, "outside": ~mask, "all": mask}[remove]
+    with pytest.raises(error, match=match):
+        layer.prune_(remove)
+    assert torch.equal(layer.mask, mask)  # nothing changed
