@@ -35,8 +35,15 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from ccnn._io import atomic_write
 from ccnn._validation import check_int, check_real, describe
+from ccnn.models._classifier_common import (
+    check_hidden,
+    check_positions,
+    check_schedule,
+    scheduled_weight,
+    training_progress,
+)
 from ccnn.nn import ConnectomeLinear, ConnectomeRNN, masks
-from ccnn.nn.masks import grid_positions
+from ccnn.nn.masks import grid_positions, tile_positions
 from ccnn.nn.regularizers import (
     L1,
     CommunicabilityWiringCost,
@@ -164,7 +171,7 @@ class ConnectomeClassifier(L.LightningModule):
         check_int(n_inputs, "n_inputs", minimum=1)
         check_int(n_classes, "n_classes", minimum=2)
         check_int(mask_seed, "mask_seed", minimum=0)
-        hidden = _check_hidden(hidden)
+        hidden = check_hidden(hidden)
         if mask not in MASK_DEFAULTS:
             raise ValueError(f"mask: expected one of {sorted(MASK_DEFAULTS)}, got {mask!r}")
         mask_options = _check_mask_kwargs(mask, mask_kwargs)
@@ -176,10 +183,10 @@ class ConnectomeClassifier(L.LightningModule):
             raise ValueError(f"wiring_cost: expected one of {list(WIRING_COSTS)}, got {wiring_cost!r}")
         check_real(wiring_weight, "wiring_weight", positive=False)
         check_real(lr, "lr", positive=True)
-        schedule = _check_schedule(wiring_schedule)
+        schedule = check_schedule(wiring_schedule)
         if wiring_kwargs is not None and not isinstance(wiring_kwargs, dict):
             raise ValueError(f"wiring_kwargs: expected a dict or None, got {describe(wiring_kwargs)}")
-        positions = _check_positions(input_positions, n_inputs)
+        positions = check_positions(input_positions, n_inputs, dim=2)
         if recurrent:
             if len(hidden) != 1:
                 raise ValueError(
@@ -240,21 +247,11 @@ class ConnectomeClassifier(L.LightningModule):
     def wiring_weight_at(self, progress: float) -> float:
         """:math:`\\lambda` at a fraction ``progress`` of training: the weight times the
         multiplier of the last schedule step whose fraction is ≤ ``progress`` (1 before any)."""
-        multiplier = 1.0
-        for fraction, factor in self.schedule:
-            # The tolerance absorbs rounding in step / total (e.g. 7 / 10 vs 0.7).
-            if progress >= fraction - 1e-9:
-                multiplier = factor
-        return self.hparams.wiring_weight * multiplier
+        return scheduled_weight(self.hparams.wiring_weight, self.schedule, progress)
 
     def training_progress(self) -> float:
         """``global_step / estimated_stepping_batches`` of the attached trainer (0 without one)."""
-        if self._trainer is None:
-            return 0.0
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total) or total <= 0:
-            return 0.0
-        return self.trainer.global_step / total
+        return training_progress(self)
 
     def current_wiring_weight(self) -> float:
         return self.wiring_weight_at(self.training_progress())
@@ -492,7 +489,8 @@ def _build_network(
     layers: list[nn.Module] = []
     pos_in, width_in = input_positions, n_inputs
     for index, width in enumerate(hidden):
-        units = grid_positions(width)
+        # Hidden units tile the inputs' extent (a line for 1-D signals, the image for images).
+        units = grid_positions(width) if pos_in is None else tile_positions(width, pos_in)
         layer_mask = _draw_mask(mask, options, units, pos_in, width_in, seed + index, f"hidden layer {index}")
         layer = ConnectomeLinear(width_in, width, layer_mask, backend=backend)
         if pos_in is not None:
@@ -529,17 +527,6 @@ def _build_wiring_cost(name: str, options: dict[str, Any], n_units: int) -> Wiri
 # ---------------------------------------------------------------------- checks
 
 
-def _check_hidden(hidden: Any) -> list[int]:
-    if isinstance(hidden, int) and not isinstance(hidden, bool):
-        hidden = [hidden]
-    if isinstance(hidden, str) or not isinstance(hidden, Sequence) or len(hidden) == 0:
-        raise ValueError(f"hidden: expected a non-empty list of positive ints, got {describe(hidden)}")
-    for size in hidden:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"hidden: expected a non-empty list of positive ints, got {list(hidden)!r}")
-    return [int(size) for size in hidden]
-
-
 def _check_mask_kwargs(mask: str, mask_kwargs: Any) -> dict[str, Any]:
     defaults = MASK_DEFAULTS[mask]
     if mask_kwargs is None:
@@ -552,50 +539,6 @@ def _check_mask_kwargs(mask: str, mask_kwargs: Any) -> dict[str, Any]:
             f"mask_kwargs: expected keys among {sorted(defaults)} for mask={mask!r}, got unknown {unknown}"
         )
     return {**defaults, **mask_kwargs}
-
-
-def _check_schedule(schedule: Any) -> list[tuple[float, float]] | None:
-    if schedule is None:
-        return None
-    expected = (
-        "wiring_schedule: expected a list of [fraction, multiplier] pairs, fractions in [0, 1] "
-        "strictly increasing and multipliers finite and >= 0, e.g. [[0.25, 10], [0.5, 100]]"
-    )
-    if isinstance(schedule, str) or not isinstance(schedule, Sequence):
-        raise ValueError(f"{expected}; got {describe(schedule)}")
-    steps: list[tuple[float, float]] = []
-    for step in schedule:
-        if isinstance(step, str) or not isinstance(step, Sequence) or len(step) != 2:
-            raise ValueError(f"{expected}; got the step {step!r}")
-        fraction, factor = step
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in step)
-        if not numbers or not (0 <= fraction <= 1) or not (math.isfinite(factor) and factor >= 0):
-            raise ValueError(f"{expected}; got the step {list(step)!r}")
-        if steps and fraction <= steps[-1][0]:
-            raise ValueError(f"{expected}; got fraction {fraction} after {steps[-1][0]}")
-        steps.append((float(fraction), float(factor)))
-    return steps
-
-
-def _check_positions(positions: Any, n_inputs: int) -> Tensor | None:
-    if positions is None:
-        side = math.isqrt(n_inputs)
-        return grid_positions(n_inputs) if side * side == n_inputs else None
-    try:
-        tensor = torch.as_tensor(
-            positions.detach().cpu() if isinstance(positions, Tensor) else np.asarray(positions, dtype=float),
-            dtype=torch.float32,
-        )
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"input_positions: expected an (n_inputs, 2) = ({n_inputs}, 2) array, got {describe(positions)}"
-        ) from err
-    if tensor.shape != (n_inputs, 2) or not bool(torch.isfinite(tensor).all()):
-        raise ValueError(
-            f"input_positions: expected finite values of shape (n_inputs, 2) = ({n_inputs}, 2), "
-            f"got {describe(tensor)}"
-        )
-    return tensor
 
 
 def _check_seq_len(seq_len: Any, n_inputs: int) -> int:

@@ -137,7 +137,8 @@ class ConnectomeLinear(nn.Module):
 
         if self.backend == "dense":
             self.raw_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
-            self.register_buffer("connectivity", connected.to(device))
+            # A copy: permuting or pruning this layer must not edit the caller's mask tensor.
+            self.register_buffer("connectivity", connected.to(device).clone())
             # A per-input sign stays a vector: it broadcasts over rows and costs in_features floats.
             self.register_buffer("sign", None if sign is None else sign.to(**factory))
             self.register_buffer("_multiplier", None, persistent=False)

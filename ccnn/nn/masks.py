@@ -47,6 +47,7 @@ __all__ = [
     "expand_regions",
     "grid_positions",
     "modular",
+    "tile_positions",
     "watts_strogatz",
 ]
 
@@ -298,6 +299,51 @@ def grid_positions(n: int) -> Tensor:
     y = r / (rows - 1) if rows > 1 else torch.full((n,), 0.5)
     x = c / (cols - 1) if cols > 1 else torch.full((n,), 0.5)
     return torch.stack([y, x], 1).float()
+
+
+def tile_positions(n: int, like: ArrayLike) -> Tensor:
+    """Positions of ``n`` units that tile the extent of other units' positions ``like``.
+
+    Along every dimension in which ``like`` varies, the units are spread evenly over its
+    range (a line of ``n`` units when only one dimension varies, a :func:`grid_positions`
+    grid scaled to the bounding box when two or more do, filling the first two varying
+    dimensions; further varying dimensions take their minimum); along constant dimensions
+    they take that constant. Hidden units of a layer fed by a 1-D signal on a line thus lie on
+    the same line, and those fed by an image tile the image, so that distance-dependent
+    wiring stays local in the input's own geometry.
+
+    Args:
+        n: number of units.
+        like: (m, d) positions (e.g. the inputs').
+    Returns:
+        (n, d) float tensor.
+
+    Example:
+        >>> tile_positions(3, [[0.0, 0.5], [1.0, 0.5]])
+        tensor([[0.0000, 0.5000],
+                [0.5000, 0.5000],
+                [1.0000, 0.5000]])
+    """
+    _check_int(n, "n", minimum=1)
+    ref = as_tensor(like, "like", dtype=torch.float32)
+    check_shape(ref, (None, None), "like", meaning="(units, dim)")
+    check_finite(ref, "like")
+    if ref.shape[0] == 0:
+        raise ValueError(f"like: expected at least one position, got shape {tuple(ref.shape)}")
+    low, high = ref.min(0).values, ref.max(0).values
+    varying = (high - low > 0).nonzero().flatten().tolist()
+    out = low.expand(n, -1).clone()
+    if len(varying) == 1:
+        (dim,) = varying
+        out[:, dim] = (
+            torch.linspace(float(low[dim]), float(high[dim]), n) if n > 1 else (low[dim] + high[dim]) / 2
+        )
+    elif len(varying) >= 2:
+        a, b = varying[:2]
+        grid = grid_positions(n)
+        out[:, a] = low[a] + grid[:, 0] * (high[a] - low[a])
+        out[:, b] = low[b] + grid[:, 1] * (high[b] - low[b])
+    return out
 
 
 def distance_dependent(

@@ -20,7 +20,9 @@ from ccnn.nn.masks import (
     distance_dependent,
     erdos_renyi,
     expand_regions,
+    grid_positions,
     modular,
+    tile_positions,
     watts_strogatz,
 )
 
@@ -460,3 +462,19 @@ def test_expand_regions_errors():
         )
     with pytest.raises(ValueError, match="not both"):
         expand_regions(REGION_W, OUT_REGIONS, IN_REGIONS, seed=0, generator=torch.Generator())
+
+
+def test_tile_positions_follow_the_extent_of_the_reference():
+    line = torch.stack([torch.linspace(0.2, 0.6, 7), torch.full((7,), 0.5)], 1)
+    tiled = tile_positions(5, line)
+    torch.testing.assert_close(tiled[:, 0], torch.linspace(0.2, 0.6, 5))
+    assert (tiled[:, 1] == 0.5).all()
+    # an image's grid is tiled by the same grid, rescaled to its box
+    torch.testing.assert_close(tile_positions(16, grid_positions(64)), grid_positions(16))
+    box = grid_positions(9) * torch.tensor([2.0, 0.5]) + 1
+    torch.testing.assert_close(tile_positions(4, box), grid_positions(4) * torch.tensor([2.0, 0.5]) + 1)
+    assert torch.equal(tile_positions(3, torch.ones(4, 3)), torch.ones(3, 3))  # one point: all there
+    with pytest.raises(ValueError, match=r"^n: expected"):
+        tile_positions(0, line)
+    with pytest.raises(ValueError, match=r"^like: expected"):
+        tile_positions(3, torch.ones(4))
