@@ -155,7 +155,7 @@ def test_digits_mnist1d_inputs_and_labels_come_from_their_sources(two_task, mnis
     digits = DigitsDataModule(seed=0)
     digits.setup()
     digit_splits = {"train": digits.train_indices, "val": digits.val_indices, "test": digits.test_indices}
-    low, high = tensors(mnist1d, "train")[0].min(), tensors(mnist1d, "train")[0].max()
+    mean, std = tensors(mnist1d, "train")[0].mean(), tensors(mnist1d, "train")[0].std()
     for split in ("train", "val", "test"):
         x, y = tensors(two_task, split)
         pick = two_task.digit_indices[split]
@@ -165,13 +165,15 @@ def test_digits_mnist1d_inputs_and_labels_come_from_their_sources(two_task, mnis
         np.testing.assert_allclose(x[:, :64].numpy(), DIGITS.data[pick] / 16)
         np.testing.assert_array_equal(y[:, 0].numpy(), DIGITS.target[pick])
         assert np.isin(pick, digit_splits[split]).all()
-        # the last 40: the MNIST-1D signal of class y[:, 1], scaled by the training min / max
+        # the last 40: the MNIST-1D signal of class y[:, 1], standardised by the training split
         x_signal, y_signal = tensors(mnist1d, split)
-        torch.testing.assert_close(x[:, 64:], (x_signal - low) / (high - low))
+        torch.testing.assert_close(x[:, 64:], (x_signal - mean) / std)
         assert torch.equal(y[:, 1], y_signal)
         np.testing.assert_array_equal(two_task.mnist1d_indices[split], getattr(mnist1d, f"{split}_indices"))
     train_signals = tensors(two_task, "train")[0][:, 64:]
-    assert train_signals.min() == 0 and train_signals.max() == 1
+    assert abs(float(train_signals.mean())) < 1e-5 and float(train_signals.std()) == pytest.approx(
+        1, rel=1e-5
+    )
     # Every digit class appears with every MNIST-1D class (independent pairing).
     y = tensors(two_task, "train")[1]
     assert len(torch.unique(y[:, 0] * 10 + y[:, 1])) == 100
@@ -181,10 +183,11 @@ def test_digits_mnist1d_positions_put_the_two_inputs_in_separate_halves(two_task
     positions = two_task.input_positions
     assert positions.shape == (104, 2) and positions.min() >= 0 and positions.max() <= 1
     digit, signal = positions[:64], positions[64:]
-    assert digit[:, 1].max() <= 0.4 and (signal[:, 1] == 1).all()
-    torch.testing.assert_close(signal[:, 0], torch.arange(40) / 39)
-    # the digit grid is square: pixel (r, c) at (0.3 + 0.4 r / 7, 0.4 c / 7)
-    torch.testing.assert_close(digit[8 * 2 + 5], torch.tensor([0.3 + 0.4 * 2 / 7, 0.4 * 5 / 7]))
+    # side by side along the first coordinate, task 0's input (the digit) first
+    assert digit[:, 0].max() <= 0.4 and (signal[:, 0] == 1).all()
+    torch.testing.assert_close(signal[:, 1], torch.arange(40) / 39)
+    # the digit grid is square: pixel (r, c) at (0.4 r / 7, 0.3 + 0.4 c / 7)
+    torch.testing.assert_close(digit[8 * 2 + 5], torch.tensor([0.4 * 2 / 7, 0.3 + 0.4 * 5 / 7]))
 
 
 def test_digits_mnist1d_pairing_is_deterministic_by_seed(two_task):
@@ -259,6 +262,16 @@ def test_delayed_match_needs_memory(memory):
     assert ((overlap > 0.5).long() == y_test).float().mean() == 1
 
 
+def test_delayed_recall_labels_are_the_samples():
+    module = DelayedMatchDataModule(rule="recall", n_train=200, n_val=10, n_test=10)
+    assert module.n_classes == 8
+    x, y = module.train_dataloader().dataset.tensors
+    # the same trials as the match rule, labelled by the sample
+    match = DelayedMatchDataModule(n_train=200, n_val=10, n_test=10)
+    torch.testing.assert_close(x, match.train_dataloader().dataset.tensors[0])
+    assert torch.equal(y, x[:, : module.stimulus_steps].sum(1).argmax(1))
+
+
 def test_delayed_match_without_noise_is_one_hot_and_splits_differ():
     module = DelayedMatchDataModule(
         n_stimuli=4, stimulus_steps=2, delay_steps=1, noise=0.0, n_train=50, n_val=20, n_test=20
@@ -304,6 +317,7 @@ def test_the_task_datamodules_are_registered():
         (TwoTaskDataModule, {"test_fraction": 0}, "test_fraction"),
         (TwoTaskDataModule, {"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction + test_fraction"),
         (DelayedMatchDataModule, {"n_stimuli": 1}, "n_stimuli"),
+        (DelayedMatchDataModule, {"rule": "compare"}, "rule"),
         (DelayedMatchDataModule, {"stimulus_steps": 0}, "stimulus_steps"),
         (DelayedMatchDataModule, {"delay_steps": -1}, "delay_steps"),
         (DelayedMatchDataModule, {"noise": -0.1}, "noise"),

@@ -18,6 +18,11 @@ with sample :math:`s` uniform on the :math:`K` stimuli, test :math:`u = s` in ex
 trials (label 1) and uniform on the other :math:`K - 1` stimuli otherwise (label 0). The test
 stimulus alone is then uniform whatever the label, so a network that forgets the sample
 cannot beat chance (50 %): only memory across the delay solves the task.
+
+``rule="recall"`` asks instead for the sample itself (:math:`K` classes, chance :math:`1/K`)
+after the same delay, with the test stimulus as a distractor: a pure memory readout, which a
+linear readout of a fixed recurrent network (a reservoir) can learn, whereas "match" also
+needs the sample and test to be combined nonlinearly.
 """
 
 from __future__ import annotations
@@ -27,20 +32,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ccnn._validation import check_int, check_real
+from ccnn._validation import check_choice, check_int, check_real
 from ccnn.data._split_loaders import SplitLoaders
 from ccnn.data.tasks.mnist1d import tensor_loader
 
 __all__ = ["DelayedMatchDataModule"]
 
 _SPLITS = ("train", "val", "test")
+RULES = ("match", "recall")
 
 
 class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
     r"""Delayed match-to-sample trials; batches ``(x, y)``, x (B, T, n_stimuli), y (B,) long.
 
     The label is read at the last step: 1 when the test stimulus equals the sample, 0 otherwise,
-    in exactly ``n // 2`` (rounded down) matching trials of each split, in random order. Each
+    in exactly ``n // 2`` (rounded down) matching trials of each split, in random order (with
+    ``rule="recall"``: the sample's index, the trials otherwise the same). Each
     split is generated from its own stream, seeded by ``(seed, split number)``, so the splits
     differ and the same ``seed`` gives the same trials on every DDP rank.
 
@@ -48,6 +55,7 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
         n_stimuli: stimuli, one input channel each (at least 2).
         stimulus_steps: steps each of the sample and the test stimulus is shown.
         delay_steps: steps between them with no stimulus (0: the test follows at once).
+        rule: ``"match"`` (is the test the sample?) or ``"recall"`` (which was the sample?).
         noise: standard deviation of the Gaussian noise on every channel and step (>= 0).
         n_train, n_val, n_test: trials in each split.
         batch_size: trials per batch (per process under DDP).
@@ -56,7 +64,7 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
 
     Attributes:
         n_inputs: ``n_stimuli``.
-        n_classes: 2 (non-match, match).
+        n_classes: 2 (non-match, match), or ``n_stimuli`` with ``rule="recall"``.
         seq_len: ``T = 2 · stimulus_steps + delay_steps``.
         input_positions: None (the channels have no place).
         sample_window, test_window: ``(start, stop)`` steps of the two stimuli.
@@ -80,6 +88,7 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
         n_stimuli: int = 8,
         stimulus_steps: int = 3,
         delay_steps: int = 10,
+        rule: str = "match",
         noise: float = 0.1,
         n_train: int = 4000,
         n_val: int = 500,
@@ -93,6 +102,7 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
         check_int(stimulus_steps, "stimulus_steps", minimum=1)
         check_int(delay_steps, "delay_steps", minimum=0)
         check_real(noise, "noise", positive=False)
+        check_choice(rule, "rule", RULES)
         for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
             check_int(value, name, minimum=1)
         check_int(batch_size, "batch_size", minimum=1)
@@ -108,7 +118,8 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.n_inputs = n_stimuli
-        self.n_classes = 2
+        self.rule = rule
+        self.n_classes = 2 if rule == "match" else n_stimuli
         self.seq_len = 2 * stimulus_steps + delay_steps
         self.input_positions = None
         self.sample_window = (0, stimulus_steps)
@@ -141,7 +152,7 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
         x[trial, np.arange(*self.test_window)[None, :], test[:, None]] += 1.0
         return (
             torch.from_numpy(x),
-            torch.from_numpy(match),
+            torch.from_numpy(match if self.rule == "match" else sample),
             torch.from_numpy(sample),
             torch.from_numpy(test),
         )
@@ -154,7 +165,8 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
     def __repr__(self) -> str:
         return (
             f"DelayedMatchDataModule(n_stimuli={self.n_stimuli}, stimulus_steps={self.stimulus_steps}, "
-            f"delay_steps={self.delay_steps}, noise={self.noise}, n_train={self.sizes['train']}, "
+            f"delay_steps={self.delay_steps}, rule={self.rule!r}, noise={self.noise}, "
+            f"n_train={self.sizes['train']}, "
             f"n_val={self.sizes['val']}, n_test={self.sizes['test']}, batch_size={self.batch_size}, "
             f"seed={self.seed})"
         )

@@ -6,7 +6,7 @@ networks"; Liu, Gan & Tegmark 2023, BIMT, whose two-task examples split into mod
 variants:
 
 * ``"digits_mnist1d"``: an 8×8 digit (scikit-learn's digits, scaled to [0, 1]) side by side
-  with an MNIST-1D signal (scaled to about [0, 1]); task 0 reads the digit, task 1 the signal.
+  with an MNIST-1D signal (standardised); task 0 reads the digit, task 1 the signal.
   The two inputs are independent, so the ideal network is two disjoint sub-networks, each
   wired to its own half of the input plane.
 * ``"parity_magnitude"``: one 8×8 digit :math:`d`, task 0 its parity
@@ -51,16 +51,19 @@ class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
     ``y[:, 1]`` the signal's class. The MNIST-1D signals define the data set and its splits
     (as :class:`~ccnn.data.tasks.mnist1d.MNIST1DDataModule`: mnist1d's own 4000 / 1000
     train / test split, ``round(val_fraction · 4000)`` training signals held out, stratified
-    and seeded by ``seed``), scaled by the training split's minimum :math:`m` and maximum
-    :math:`M` to :math:`(x - m) / (M - m)` (one affine map for all samples; validation and
-    test signals may stray slightly outside [0, 1]). The digit images are split as in
+    and seeded by ``seed``), standardised by the mean :math:`m` and standard deviation
+    :math:`s` of all training values, :math:`(x - m) / s` (one affine map for all samples: the
+    signal keeps a unit scale next to the pixels; squeezed into [0, 1] by its extremes it
+    carried too little of the gradient, and a dense MLP learnt the MNIST-1D task to 24 %
+    against 65 % alone). The digit images are split as in
     :class:`~ccnn.data.tasks.digits.DigitsDataModule` (``val_fraction``, ``test_fraction``,
     ``seed``) and each signal is paired with an image drawn uniformly, with replacement, from
     the digit split of the same name (seeded), so no image crosses splits and the two labels
-    are independent. Positions: pixel ``(r, c)`` at ``(0.3 + 0.4 r / 7, 0.4 c / 7)`` (a square
-    grid in the strip whose second coordinate is in [0, 0.4]) and MNIST-1D sample ``t`` at
-    ``(t / 39, 1)`` (a line along the opposite edge): the two inputs occupy separate halves of
-    the unit square.
+    are independent. Positions: pixel ``(r, c)`` at ``(0.4 r / 7, 0.3 + 0.4 c / 7)`` (a square
+    grid in the strip whose first coordinate is in [0, 0.4]) and MNIST-1D sample ``t`` at
+    ``(1, t / 39)`` (a line along the opposite edge): the two inputs lie side by side along
+    the first coordinate, task 0's input first, in separate halves of the unit square (the
+    zoo's models put their readout units on a line along that coordinate, in task order).
 
     **parity_magnitude**. ``x`` is the 64 pixels of a digit :math:`d` (the digits split as in
     :class:`~ccnn.data.tasks.digits.DigitsDataModule`), ``y[:, 0] = d mod 2`` (odd = 1) and
@@ -140,8 +143,8 @@ class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
             self.n_inputs = _N_PIXELS + _N_SAMPLES
             self.n_classes = [10, 10]
             self.task_names = ["digits", "mnist1d"]
-            digit_grid = torch.stack([0.3 + 0.4 * grid[:, 0], 0.4 * grid[:, 1]], 1)
-            self.input_positions = torch.cat([digit_grid, line_positions(_N_SAMPLES, at=1.0)])
+            digit_grid = torch.stack([0.4 * grid[:, 0], 0.3 + 0.4 * grid[:, 1]], 1)
+            self.input_positions = torch.cat([digit_grid, line_positions(_N_SAMPLES, at=1.0).flip(1)])
         else:
             self.n_inputs = _N_PIXELS
             self.n_classes = [2, 2]
@@ -171,7 +174,7 @@ class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
                 self._datasets[split] = TensorDataset(images[rows], y)
             return
         signals = mnist1d_splits(self.num_samples, self.data_seed, self.val_fraction, self.seed)
-        low, high = signals["train"][0].min(), signals["train"][0].max()
+        mean, std = signals["train"][0].mean(), signals["train"][0].std()
         self.digit_indices, self.mnist1d_indices = {}, {}
         for number, split in enumerate(_SPLITS):
             x_signal, y_signal, signal_idx = signals[split]
@@ -179,7 +182,7 @@ class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
             rng = np.random.default_rng([self.seed, number])
             pick = rng.choice(digit_splits[split], size=len(y_signal), replace=True)
             rows = torch.as_tensor(pick)
-            x = torch.cat([images[rows], (x_signal - low) / (high - low)], 1)
+            x = torch.cat([images[rows], (x_signal - mean) / std], 1)
             y = torch.stack([labels[rows], y_signal], 1)
             self._datasets[split] = TensorDataset(x, y)
             self.digit_indices[split], self.mnist1d_indices[split] = pick, signal_idx
