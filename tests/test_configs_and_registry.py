@@ -14,6 +14,7 @@ from ccnn.data import Connectome
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").glob("*.yaml"))
 VARIANTS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs/dynamics_gnn").glob("*.yaml"))
+ZOO_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs/zoo").glob("*.yaml"))
 # Shrink the simulated assemblies (stimuli: a 4 × 4 grid of stimulated neurons) so that a
 # config runs in seconds; everything else is the config's own.
 TINY_ASSEMBLY = [
@@ -58,6 +59,16 @@ def test_every_model_config_runs(config, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("config", ZOO_CONFIGS)
+def test_every_zoo_config_runs(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    # Small hidden layers: the configs' own sizes cost seconds per step on two CPU cores.
+    small = [] if "sernn" in config or "reservoir" in config else ["--model.init_args.hidden=[16, 16]"]
+    cli = fast_dev_run([config], tmp_path, ["--config", str(ROOT / "configs/trainer/cpu.yaml"), *small])
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_dynamics_gnn_variant_runs(variant, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
@@ -89,6 +100,17 @@ def tiny_pairs(small_recording, tiny_cohort_folder):
             {"dataset": str(tiny_cohort_folder), "target": "group", "n_folds": 3, "batch_size": 4},
         ),
         ("graph_autoencoder", {"latent_dim": 2, "hidden": 8}, "link_prediction", {"connectome": planted}),
+        ("bimt_mlp", {"hidden": [8]}, "mnist1d", {"batch_size": 32}),
+        ("connectome_mlp", {"hidden": [16]}, "mnist1d_shuffled", {"batch_size": 32}),
+        ("spatial_net", {"hidden": [8]}, "two_task", {"variant": "parity_magnitude", "batch_size": 32}),
+        ("dann_mlp", {"hidden": [8], "variant": "colei"}, "digits", {"batch_size": 32}),
+        ("sernn", {"grid": [2, 2, 2]}, "delayed_match", {"n_train": 64, "n_val": 16, "n_test": 16}),
+        (
+            "connectome_reservoir",
+            {"density": 0.05},
+            "delayed_match",
+            {"n_train": 64, "n_val": 16, "n_test": 16},
+        ),
     ]
 
 
@@ -97,6 +119,9 @@ def test_every_registered_model_and_datamodule_takes_a_training_step(
 ):
     pairs = tiny_pairs(small_recording, tiny_cohort_folder)
     assert {p[0] for p in pairs} == set(models.list_models())
+    assert {"bimt_mlp", "spatial_net", "dann_mlp", "sernn", "connectome_reservoir"} <= set(
+        models.list_models()
+    )
     assert {p[2] for p in pairs} == set(data.list_datamodules())
     for model_name, model_kwargs, data_name, data_kwargs in pairs:
         datamodule = data.get(data_name, **data_kwargs)
