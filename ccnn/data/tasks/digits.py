@@ -11,10 +11,10 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ccnn._validation import describe
-from ccnn.data._split_loaders import SplitLoaders
+from ccnn.data.tasks._tensor_splits import TensorSplits
 from ccnn.nn.masks import grid_positions
 
 __all__ = ["DigitsDataModule"]
@@ -23,7 +23,7 @@ _SIDE = 8  # the images are 8 × 8
 _N_CLASSES = 10
 
 
-class DigitsDataModule(SplitLoaders, L.LightningDataModule):
+class DigitsDataModule(TensorSplits, L.LightningDataModule):
     """Stratified train / validation / test splits of the 8×8 digits.
 
     The fractions are of the whole data set (1797 images): ``round(test_fraction · 1797)``
@@ -126,19 +126,6 @@ class DigitsDataModule(SplitLoaders, L.LightningDataModule):
         for split, idx in splits.items():
             rows = torch.as_tensor(idx)
             self._datasets[split] = TensorDataset(images[rows], labels[rows])
-
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
-        if not self._datasets:
-            self.setup()
-        # A plain DataLoader with the default sampler: under DDP Lightning swaps in a
-        # DistributedSampler, so each rank sees its own shard.
-        return DataLoader(
-            self._datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
 
     def __repr__(self) -> str:
         return (

@@ -30,11 +30,10 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ccnn._validation import check_choice, check_int, check_real
-from ccnn.data._split_loaders import SplitLoaders
-from ccnn.data.tasks.mnist1d import tensor_loader
+from ccnn.data.tasks._tensor_splits import TensorSplits
 
 __all__ = ["DelayedMatchDataModule"]
 
@@ -42,7 +41,7 @@ _SPLITS = ("train", "val", "test")
 RULES = ("match", "recall")
 
 
-class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
+class DelayedMatchDataModule(TensorSplits, L.LightningDataModule):
     r"""Delayed match-to-sample trials; batches ``(x, y)``, x (B, T, n_stimuli), y (B,) long.
 
     The label is read at the last step: 1 when the test stimulus equals the sample, 0 otherwise,
@@ -156,11 +155,6 @@ class DelayedMatchDataModule(SplitLoaders, L.LightningDataModule):
             torch.from_numpy(sample),
             torch.from_numpy(test),
         )
-
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
-        if not self._datasets:
-            self.setup()
-        return tensor_loader(self._datasets[split], self.batch_size, shuffle, self.num_workers)
 
     def __repr__(self) -> str:
         return (

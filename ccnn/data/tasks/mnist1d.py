@@ -28,10 +28,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ccnn._validation import check_int, describe
-from ccnn.data._split_loaders import SplitLoaders
+from ccnn.data.tasks._tensor_splits import TensorSplits
 
 __all__ = ["MNIST1DDataModule", "mnist1d_shuffled"]
 
@@ -40,7 +40,7 @@ _N_CLASSES = 10
 _SPLITS = ("train", "val", "test")
 
 
-class MNIST1DDataModule(SplitLoaders, L.LightningDataModule):
+class MNIST1DDataModule(TensorSplits, L.LightningDataModule):
     r"""MNIST-1D's train / validation / test splits, optionally with the shuffled control.
 
     The data come from ``mnist1d.data.make_dataset`` with its default arguments but for
@@ -145,11 +145,6 @@ class MNIST1DDataModule(SplitLoaders, L.LightningDataModule):
                 x = x[:, self.permutation]
             self._datasets[split] = TensorDataset(x, y)
 
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
-        if not self._datasets:
-            self.setup()
-        return tensor_loader(self._datasets[split], self.batch_size, shuffle, self.num_workers)
-
     def __repr__(self) -> str:
         return (
             f"MNIST1DDataModule(batch_size={self.batch_size}, val_fraction={self.val_fraction}, "
@@ -184,18 +179,6 @@ def check_fraction(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise ValueError(f"{name}: expected a fraction in (0, 1), got {describe(value)}")
     return float(value)
-
-
-def tensor_loader(dataset: TensorDataset, batch_size: int, shuffle: bool, num_workers: int) -> DataLoader:
-    """A plain DataLoader with the default sampler: under DDP Lightning swaps in a
-    DistributedSampler, so each rank sees its own shard."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -27,12 +27,12 @@ import functools
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ccnn._validation import check_choice, check_int
-from ccnn.data._split_loaders import SplitLoaders
+from ccnn.data.tasks._tensor_splits import TensorSplits
 from ccnn.data.tasks.digits import DigitsDataModule
-from ccnn.data.tasks.mnist1d import check_fraction, line_positions, mnist1d_splits, tensor_loader
+from ccnn.data.tasks.mnist1d import check_fraction, line_positions, mnist1d_splits
 from ccnn.nn.masks import grid_positions
 
 __all__ = ["TwoTaskDataModule"]
@@ -43,7 +43,7 @@ _N_PIXELS = 64
 _N_SAMPLES = 40  # MNIST-1D signal length
 
 
-class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
+class TwoTaskDataModule(TensorSplits, L.LightningDataModule):
     r"""Two classification tasks on one input; batches ``(x, y)`` with ``y[:, k]`` task ``k``'s label.
 
     **digits_mnist1d** (default). ``x`` is the 64 pixels of a digit image followed by the 40
@@ -186,11 +186,6 @@ class TwoTaskDataModule(SplitLoaders, L.LightningDataModule):
             y = torch.stack([labels[rows], y_signal], 1)
             self._datasets[split] = TensorDataset(x, y)
             self.digit_indices[split], self.mnist1d_indices[split] = pick, signal_idx
-
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
-        if not self._datasets:
-            self.setup()
-        return tensor_loader(self._datasets[split], self.batch_size, shuffle, self.num_workers)
 
     def __repr__(self) -> str:
         mnist1d = (

@@ -41,7 +41,6 @@ from ccnn._io import write_new
 from ccnn._validation import check_choice, check_real, describe
 from ccnn.models._classifier_common import check_schedule, scheduled_weight, training_progress
 from ccnn.models.zoo import evaluation
-from ccnn.nn import ConnectomeLinear
 
 __all__ = ["REGULARIZERS", "ZooModel", "check_n_classes"]
 
@@ -345,7 +344,3 @@ class ZooModel(L.LightningModule):
         # A numbered name when the file exists: a second test never replaces the first one's metrics.
         path = write_new(Path(log_dir) / METRICS_FILE, lambda handle: handle.write(text.encode()))
         rank_zero_info(f"{type(self).__name__}: network metrics in {path}")
-
-    # ------------------------------------------------------------------ helpers for subclasses
-    def connectome_layers(self) -> list[ConnectomeLinear]:
-        return [m for m in self.modules() if isinstance(m, ConnectomeLinear)]
