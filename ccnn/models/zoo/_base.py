@@ -246,7 +246,8 @@ class ZooModel(L.LightningModule):
         if self.n_tasks > 1:
             logged.update({f"{stage}/acc_{t}": float(v) for t, v in enumerate(values)})
         for name, value in logged.items():
-            self.log(name, value, prog_bar=name == "val/acc")
+            # Already synchronised (identical on every rank): sync_dist only averages equal values.
+            self.log(name, value, prog_bar=name == "val/acc", sync_dist=True)
         return logged
 
     def on_validation_epoch_end(self) -> None:
@@ -254,7 +255,7 @@ class ZooModel(L.LightningModule):
         with torch.no_grad():
             for name, value in self.wiring_summary().items():
                 if math.isfinite(value):
-                    self.log(name, value)
+                    self.log(name, value, sync_dist=True)
 
     def on_test_epoch_start(self) -> None:
         self._test_batches = []
@@ -264,13 +265,17 @@ class ZooModel(L.LightningModule):
         x = torch.cat([b[0] for b in self._test_batches]).to(self.device)
         y = torch.cat([b[1] for b in self._test_batches]).to(self.device)
         self._test_batches = []
+        if self.trainer.world_size > 1:
+            # Every rank ablates on the whole test set (DistributedSampler pads the shards to
+            # one size), so every rank computes the same metrics and logs them alike.
+            x, y = self.all_gather(x).flatten(0, 1), self.all_gather(y).flatten(0, 1)
         values.update(self.network_metrics(x, y))
         self.test_metrics = values
         for name, value in values.items():
             if name.startswith(
                 ("modularity", "small_worldness", "specialisation", "active")
             ) and math.isfinite(value):
-                self.log(f"test/{name}", value)
+                self.log(f"test/{name}", value)  # identical on every rank
             elif name.startswith(("density", "cost")) and math.isfinite(value):
                 self.log(f"test/wiring_{name}", value)
         self._write_metrics(values)

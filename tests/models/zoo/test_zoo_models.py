@@ -259,3 +259,57 @@ def test_hyperparameters_rebuild_the_model(cls, kwargs):
     for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a, b)
     assert again.wiring_weight == model.wiring_weight
+
+
+DDP_SCRIPT = """
+import json, os, sys
+import lightning as L
+import torch
+from test_zoo_models import TwoTaskData, small
+from ccnn.models.zoo import BIMTMLP
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    L.seed_everything(0)
+    model = small(BIMTMLP, n_classes=[2, 2], swap_every=2, lr=0.02, wiring_weight=1e-4)
+    trainer = L.Trainer(
+        max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        logger=L.pytorch.loggers.CSVLogger(sys.argv[1]),
+    )
+    trainer.fit(model, TwoTaskData())
+    trainer.test(model, TwoTaskData(), verbose=False)
+    with open(os.path.join(sys.argv[1], f"rank{trainer.global_rank}.json"), "w") as handle:
+        json.dump(model.test_metrics, handle)
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_fit_and_test_agree_on_every_rank(tmp_path):
+    """Under DDP every rank ablates on the whole test set, so the metrics (and the conditional
+    logging of NaN ones) agree across ranks: no collective is left waiting."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    script = tmp_path / "ddp_zoo.py"
+    script.write_text(DDP_SCRIPT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[2])]),
+        "WANDB_MODE": "disabled",
+    }
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1] and "specialisation" in ranks[0]
+    assert len(list(tmp_path.rglob("zoo_metrics.json"))) == 1  # written once, by rank 0
