@@ -159,7 +159,7 @@ class SequenceRNN(ZooModel):
 class SeRNN(SequenceRNN):
     r"""Spatially embedded RNN (Achterberg, Akarca et al., Nat. Mach. Intell. 2023).
 
-    100 ReLU units on a 5 × 5 × 4 grid (spacing 1), fully connected, trained with
+    100 ReLU rate units on a 5 × 5 × 4 grid (spacing 1), fully connected, trained with
 
     .. math::
         R(W) = \sum_{ij} |W_{ij}|\, D_{ij}\, C_{ij}, \qquad
@@ -169,6 +169,11 @@ class SeRNN(SequenceRNN):
     and more so between units already linked through other paths. The paper's λ range is
     0.05–0.5 for its loss scale; sweep ``wiring_weight`` for the "sweet spot" where the
     network is sparse, modular and small-world and still solves the task.
+
+    Units are leaky, :math:`\alpha = \Delta t / \tau = 0.5` by default: with
+    :math:`\alpha = 1` (the paper's Keras ``SimpleRNN``) the gradients through a 40-step
+    MNIST-1D sequence vanished here (test accuracy 11 %, chance; 600 Adam steps), with 0.5
+    the same network learnt (60 %).
 
     Args:
         grid: the grid's shape; hidden size = its product.
@@ -184,7 +189,7 @@ class SeRNN(SequenceRNN):
         seq_len: int | None = None,
         input_positions: Any = None,
         nonlinearity: str = "relu",
-        alpha: float = 1.0,
+        alpha: float = 0.5,
         **kwargs: Any,
     ) -> None:
         if isinstance(grid, str) or not isinstance(grid, Sequence) or not grid:
