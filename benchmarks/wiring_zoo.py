@@ -376,10 +376,19 @@ def _figures(
 
     tasks = [t for t in (*TASKS, *MEMORY_TASKS) if any(k[0] == t for k in groups)]
     if tasks:
-        figure = Figure(figsize=(4.2 * len(tasks), 3.8), layout="constrained")
+        from matplotlib import colormaps
+
+        columns = min(3, len(tasks))
+        rows = math.ceil(len(tasks) / columns)
+        figure = Figure(figsize=(4.6 * columns + 2.5, 3.6 * rows), layout="constrained")
         FigureCanvasAgg(figure)
-        axes = figure.subplots(1, len(tasks), squeeze=False)[0]
-        colours = {m: f"C{i}" for i, m in enumerate(MODELS)}
+        grid = figure.subplots(rows, columns, squeeze=False).flatten()
+        for unused in grid[len(tasks) :]:
+            unused.set_visible(False)
+        axes = grid[: len(tasks)]
+        palette = colormaps["tab20"]
+        # tab20's dark shades first (one hue per model), its light ones after the tenth model
+        colours = {m: palette((2 * i) % 20 + (2 * i) // 20) for i, m in enumerate(MODELS)}
         markers = {"own": "o", "l1": "s", "none": "^", "prune": "D"}
         for ax, task in zip(axes, tasks, strict=True):
             for (t, model, reg), group in groups.items():
@@ -403,7 +412,7 @@ def _figures(
             ax.set_xscale("log")
             ax.set_xlabel("wiring cost Σ|w|·d (log scale)")
             ax.set_ylabel("test accuracy (%)")
-            ax.set_title(task)
+            ax.set_title(f"{task} (mean ± std over seeds)")
         handles, labels = axes[0].get_legend_handles_labels()
         for ax in axes[1:]:
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
