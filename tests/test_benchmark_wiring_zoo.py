@@ -38,16 +38,14 @@ def test_one_cell_runs_and_the_report_summarises_it(zoo, tmp_path, monkeypatch):
     monkeypatch.setitem(zoo.EPOCHS, zoo.RECALL, 1)
     monkeypatch.setitem(zoo.RNN_EPOCHS, zoo.RECALL, 1)
     monkeypatch.setattr(zoo, "_datamodule", _small_memory)
-    row = zoo.run_cell(
-        {
-            "model": "reservoir_hcp",
-            "task": zoo.RECALL,
-            "regularizer": "none",
-            "seed": 0,
-            "wiring_weight": None,
-        },
-        1,
-    )
+    cell = {
+        "model": "reservoir_hcp",
+        "task": zoo.RECALL,
+        "regularizer": "none",
+        "seed": 0,
+        "wiring_weight": None,
+    }
+    row = _in_process(zoo.run_cell, cell, 1)
     assert 0 <= row["acc"] <= 1 and row["density"] == pytest.approx(0.1, abs=1e-3)
     assert math.isfinite(row["modularity"]) and math.isfinite(row["small_worldness"])
     rows = [row, {**row, "seed": 1, "acc": row["acc"] + 0.1}]
@@ -65,3 +63,23 @@ def _small_memory(task, seed):
     from ccnn.data import DelayedMatchDataModule
 
     return DelayedMatchDataModule(rule="recall", n_train=64, n_val=16, n_test=32, seed=seed)
+
+
+def _in_process(run_cell, cell, threads):
+    """run_cell is made for worker processes: it sets torch's thread count, warning filters and
+    log levels for good. Here they are put back, or later tests in this process would run with
+    one thread (and, e.g., resume bit for bit differently from a subprocess with two)."""
+    import logging
+    import warnings
+
+    import torch
+
+    before = torch.get_num_threads()
+    levels = {name: logging.getLogger(name).level for name in ("lightning", "lightning.pytorch")}
+    try:
+        with warnings.catch_warnings():
+            return run_cell(cell, threads)
+    finally:
+        torch.set_num_threads(before)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
