@@ -3,8 +3,16 @@
 * :mod:`~ccnn.models.structure_function.evaluation` -- :func:`fc_similarity`,
   :func:`upper_triangle`, :func:`zalesky_report` (group / individual r, the group-average
   template benchmark, identifiability).
+* :mod:`~ccnn.models.structure_function.communication` -- :func:`communication_features`
+  (log SC, communicability, search information, navigation, shortest path, fibre length) and
+  :class:`CommunicationRegression` (ridge regression of FC on them, fitted on training subjects).
 """
 
+from ccnn.models.structure_function.communication import (
+    FEATURES,
+    CommunicationRegression,
+    communication_features,
+)
 from ccnn.models.structure_function.evaluation import (
     fc_similarity,
     fc_similarity_matrix,
@@ -12,4 +20,12 @@ from ccnn.models.structure_function.evaluation import (
     zalesky_report,
 )
 
-__all__ = ["fc_similarity", "fc_similarity_matrix", "upper_triangle", "zalesky_report"]
+__all__ = [
+    "FEATURES",
+    "CommunicationRegression",
+    "communication_features",
+    "fc_similarity",
+    "fc_similarity_matrix",
+    "upper_triangle",
+    "zalesky_report",
+]

@@ -81,11 +81,11 @@ def test_perfect_and_constant_predictors():
     assert perfect["individual_r_mean"] == pytest.approx(1.0)
     assert perfect["beats_template_fraction"] == 1.0
     assert perfect["identifiability"] > 0.5
-    constant = np.broadcast_to(_random_fc(1, 6, 5)[0], emp.shape)
+    constant = np.broadcast_to(_random_fc(1, 6, 5)[0], emp.shape).copy()
     rep = zalesky_report(constant, emp)
     assert rep["identifiability"] == pytest.approx(0.0, abs=1e-12)
     # the group-average template is itself a constant predictor: it cannot be identified
-    template = np.broadcast_to(emp.mean(0), emp.shape)
+    template = np.broadcast_to(emp.mean(0), emp.shape).copy()
     assert zalesky_report(template, emp)["identifiability"] == pytest.approx(0.0, abs=1e-12)
 
 
