@@ -24,6 +24,7 @@ from ccnn.data.connectomes import (
     ConnectomeCohort,
     ConnectomeDataModule,
     LinkPredictionDataModule,
+    StructureFunctionDataModule,
     load_connectome,
     load_connectome_cohort,
     parse_transforms,
@@ -42,6 +43,7 @@ register("simulated_activity")(SimulatedActivityDataModule)
 register("digits")(DigitsDataModule)
 register("connectome")(ConnectomeDataModule)
 register("link_prediction")(LinkPredictionDataModule)
+register("structure_function")(StructureFunctionDataModule)
 register("mnist1d")(MNIST1DDataModule)
 register("mnist1d_shuffled")(mnist1d_shuffled)
 register("two_task")(TwoTaskDataModule)
@@ -60,6 +62,7 @@ __all__ = [
     "MNIST1DDataModule",
     "Recording",
     "SimulatedActivityDataModule",
+    "StructureFunctionDataModule",
     "TimeSplit",
     "TwoTaskDataModule",
     "get",

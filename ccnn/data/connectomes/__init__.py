@@ -6,6 +6,7 @@ from ccnn.data.connectomes.connectome import Connectome
 from ccnn.data.connectomes.datamodule import ConnectomeDataModule
 from ccnn.data.connectomes.datasets import DATASETS, ConnectomeCohort, load_connectome, load_connectome_cohort
 from ccnn.data.connectomes.link_prediction import LinkPredictionDataModule, split_edges
+from ccnn.data.connectomes.structure_function import StructureFunctionDataModule
 from ccnn.data.connectomes.transforms import parse_transforms
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ConnectomeCohort",
     "ConnectomeDataModule",
     "LinkPredictionDataModule",
+    "StructureFunctionDataModule",
     "load_connectome",
     "load_connectome_cohort",
     "parse_transforms",
