@@ -6,6 +6,9 @@
 * :mod:`~ccnn.models.structure_function.communication` -- :func:`communication_features`
   (log SC, communicability, search information, navigation, shortest path, fibre length) and
   :class:`CommunicationRegression` (ridge regression of FC on them, fitted on training subjects).
+* :mod:`~ccnn.models.structure_function.linear_dynamics` -- :class:`LinearDynamicsFC` (linear
+  stochastic network on a :class:`~ccnn.nn.ConnectomeLinear` coupling, analytic FC fitted by
+  gradient descent), :func:`solve_lyapunov`, :func:`covariance_to_correlation`.
 """
 
 from ccnn.models.structure_function.communication import (
@@ -19,13 +22,21 @@ from ccnn.models.structure_function.evaluation import (
     upper_triangle,
     zalesky_report,
 )
+from ccnn.models.structure_function.linear_dynamics import (
+    LinearDynamicsFC,
+    covariance_to_correlation,
+    solve_lyapunov,
+)
 
 __all__ = [
     "FEATURES",
     "CommunicationRegression",
+    "LinearDynamicsFC",
     "communication_features",
+    "covariance_to_correlation",
     "fc_similarity",
     "fc_similarity_matrix",
+    "solve_lyapunov",
     "upper_triangle",
     "zalesky_report",
 ]
