@@ -43,7 +43,7 @@ register("simulated_activity")(SimulatedActivityDataModule)
 register("digits")(DigitsDataModule)
 register("connectome")(ConnectomeDataModule)
 register("link_prediction")(LinkPredictionDataModule)
-register("structure_function")(StructureFunctionDataModule)
+# StructureFunctionDataModule joins the registry with its model (sc_to_fc, issue 19).
 register("mnist1d")(MNIST1DDataModule)
 register("mnist1d_shuffled")(mnist1d_shuffled)
 register("two_task")(TwoTaskDataModule)

@@ -7,8 +7,6 @@ from ccnn.data import (
     Connectome,
     ConnectomeCohort,
     StructureFunctionDataModule,
-    get,
-    list_datamodules,
     load_connectome_cohort,
 )
 
@@ -59,7 +57,6 @@ def test_correlation_fc_is_pearson_r_and_samples_stack(cohort):
     assert len(batch["subject"]) == 1 and dm.n_regions == 6
     val = next(iter(dm.val_dataloader()))  # no separate validation: val is the held-out subject
     assert val["subject"] == ["sub-2"]
-    assert "structure_function" in list_datamodules()
 
 
 def test_partial_correlation_is_the_normalised_inverse_covariance(cohort):
@@ -120,7 +117,7 @@ def write_folder(folder, data, bolds):
 
 def test_folder_cohort_reads_bold_subfolder(tmp_path, cohort):
     data, bolds = cohort
-    dm = get("structure_function", cohort=write_folder(tmp_path, data, bolds), fold=1)
+    dm = StructureFunctionDataModule(cohort=write_folder(tmp_path, data, bolds), fold=1)
     np.testing.assert_allclose(dm.fc[1].numpy(), np.corrcoef(bolds[1]), atol=1e-10)
     assert dm.arrays("test")["distances"] is None  # a folder has no fibre lengths or coordinates
 
