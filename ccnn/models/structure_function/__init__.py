@@ -9,6 +9,8 @@
 * :mod:`~ccnn.models.structure_function.linear_dynamics` -- :class:`LinearDynamicsFC` (linear
   stochastic network on a :class:`~ccnn.nn.ConnectomeLinear` coupling, analytic FC fitted by
   gradient descent), :func:`solve_lyapunov`, :func:`covariance_to_correlation`.
+* :mod:`~ccnn.models.structure_function.gnn` -- :class:`SCtoFCGNN` (a GCN over SC with a
+  symmetric pair decoder, trained on training subjects).
 """
 
 from ccnn.models.structure_function.communication import (
@@ -22,6 +24,7 @@ from ccnn.models.structure_function.evaluation import (
     upper_triangle,
     zalesky_report,
 )
+from ccnn.models.structure_function.gnn import SCtoFCGNN
 from ccnn.models.structure_function.linear_dynamics import (
     LinearDynamicsFC,
     covariance_to_correlation,
@@ -32,6 +35,7 @@ __all__ = [
     "FEATURES",
     "CommunicationRegression",
     "LinearDynamicsFC",
+    "SCtoFCGNN",
     "communication_features",
     "covariance_to_correlation",
     "fc_similarity",
