@@ -17,6 +17,9 @@ identifiability (own minus others). Models (``MODELS``):
 * ``communication``: ridge regression on communication features (log SC, communicability,
   search information, navigation, shortest path, fibre length), fitted on the training
   subjects (:class:`~ccnn.models.structure_function.communication.CommunicationRegression`);
+* ``linear_dynamics``: a linear stochastic network on each subject's SC with a gain and
+  per-region noise shared by the training subjects, fitted by Adam (``LINEAR``) on their FC
+  (:class:`~ccnn.models.structure_function.StructureFunctionModel`);
 * ``gnn``: a GCN over SC with a pair decoder
   (:class:`~ccnn.models.structure_function.gnn.SCtoFCGNN`), trained on the training subjects.
 
@@ -38,7 +41,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODELS = ("template", "log_sc", "communication", "gnn")
+MODELS = ("template", "log_sc", "communication", "linear_dynamics", "gnn")
+LINEAR = {"steps": 300, "lr": 0.05}
 GNN = {"hidden": 64, "layers": 2, "epochs": 150, "lr": 1e-3}
 
 
@@ -56,6 +60,18 @@ def predict_fold(model: str, data: Any, gnn_epochs: int) -> torch.Tensor:
     if model == "communication":
         regression = CommunicationRegression().fit(train["sc"], train["fc"], train["distances"])
         return regression.predict(sc, None if test["distances"] is None else test["distances"][0])
+    if model == "linear_dynamics":
+        from ccnn.models.structure_function import StructureFunctionModel
+
+        network = StructureFunctionModel(n_regions=data.n_regions, predictor="linear_dynamics")
+        optimiser = torch.optim.Adam(network.parameters(), lr=LINEAR["lr"])
+        for _ in range(LINEAR["steps"]):  # full batch: every training subject at each step
+            loss, _ = network.fc_loss(train)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            return network.predict_fc(test["sc"])[0]
     if model == "gnn":
         torch.manual_seed(data.fold)
         coords = train["coords"]
@@ -71,7 +87,7 @@ def predict_fold(model: str, data: Any, gnn_epochs: int) -> torch.Tensor:
     raise ValueError(f"model: expected one of {MODELS}, got {model!r}")
 
 
-def run(cohort: str, models: list[str], gnn_epochs: int, fc_kind: str) -> dict[str, Any]:
+def run(cohort: Any, models: list[str], gnn_epochs: int, fc_kind: str) -> dict[str, Any]:
     from ccnn.data import StructureFunctionDataModule
     from ccnn.models.structure_function.evaluation import zalesky_report
 
@@ -98,10 +114,11 @@ def run(cohort: str, models: list[str], gnn_epochs: int, fc_kind: str) -> dict[s
         report = zalesky_report(torch.stack(predictions[model]), fc, None)
         result[model] = {**report, "seconds": seconds[model]}
     result["settings"] = {
-        "cohort": cohort,
+        "cohort": cohort if isinstance(cohort, str) else getattr(cohort, "name", str(cohort)),
         "subjects": n_subjects,
         "fc_kind": fc_kind,
         "gnn": {**GNN, "epochs": gnn_epochs},
+        "linear_dynamics": LINEAR,
     }
     return result
 

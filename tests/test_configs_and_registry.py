@@ -46,6 +46,7 @@ def test_the_configs_are_the_expected_ones():
         "configs/connectome_mlp_digits.yaml",
         "configs/dynamics_gnn.yaml",
         "configs/graph_autoencoder.yaml",
+        "configs/sc_to_fc.yaml",
     ]
     assert {Path(v).stem for v in VARIANTS} >= {"sparse_ff005", "noise", "types32", "transmitters", "stimuli"}
 
@@ -111,7 +112,28 @@ def tiny_pairs(small_recording, tiny_cohort_folder):
             "delayed_match",
             {"n_train": 64, "n_val": 16, "n_test": 16},
         ),
+        (
+            "sc_to_fc",
+            {"predictor": "gnn", "hidden": 8},
+            "structure_function",
+            {"cohort": tiny_sc_fc_cohort()},
+        ),
     ]
+
+
+def tiny_sc_fc_cohort():
+    """3 subjects × 5 regions with SC and BOLD (the structure-function datamodule's input)."""
+    import numpy as np
+    import pandas as pd
+
+    from ccnn.data import ConnectomeCohort
+
+    rng = np.random.default_rng(0)
+    subjects = []
+    for _ in range(3):
+        weights = rng.uniform(0, 1, (5, 5))
+        subjects.append(Connectome((weights + weights.T) / 2, node_attrs={"bold": rng.normal(size=(5, 50))}))
+    return ConnectomeCohort("tiny", subjects, pd.DataFrame(index=pd.Index(["a", "b", "c"])))
 
 
 def test_every_registered_model_and_datamodule_takes_a_training_step(

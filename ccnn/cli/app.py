@@ -21,7 +21,7 @@ from ccnn.cli.runs import RunPlan, plan_run
 __all__ = ["CCNNCLI", "DEFAULT_LOGGER", "LINKED_ATTRIBUTES", "main"]
 
 #: Datamodule attributes copied into the model's arguments of the same name, when both exist.
-LINKED_ATTRIBUTES = ("n_neurons", "n_nodes", "n_inputs", "n_classes", "input_positions")
+LINKED_ATTRIBUTES = ("n_neurons", "n_nodes", "n_regions", "n_inputs", "n_classes", "input_positions")
 
 
 class LoggedSaveConfigCallback(SaveConfigCallback):

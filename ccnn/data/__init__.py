@@ -43,7 +43,7 @@ register("simulated_activity")(SimulatedActivityDataModule)
 register("digits")(DigitsDataModule)
 register("connectome")(ConnectomeDataModule)
 register("link_prediction")(LinkPredictionDataModule)
-# StructureFunctionDataModule joins the registry with its model (sc_to_fc, issue 19).
+register("structure_function")(StructureFunctionDataModule)
 register("mnist1d")(MNIST1DDataModule)
 register("mnist1d_shuffled")(mnist1d_shuffled)
 register("two_task")(TwoTaskDataModule)

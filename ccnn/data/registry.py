@@ -4,7 +4,7 @@ Example:
     >>> from ccnn import data
     >>> data.list_datamodules()  # doctest: +NORMALIZE_WHITESPACE
     ['activity', 'connectome', 'delayed_match', 'digits', 'link_prediction', 'mnist1d', 'mnist1d_shuffled',
-     'simulated_activity', 'two_task']
+     'simulated_activity', 'structure_function', 'two_task']
     >>> data.get("digits", batch_size=32).n_classes
     10
 """

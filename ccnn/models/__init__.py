@@ -5,6 +5,7 @@ from ccnn.models.connectome_gnn import ConnectomeGNN
 from ccnn.models.dynamics_gnn import DynamicsGNN, Schedule
 from ccnn.models.graph_autoencoder import GraphAutoEncoder
 from ccnn.models.registry import get, list_models, register
+from ccnn.models.structure_function import StructureFunctionModel
 from ccnn.models.zoo import BIMTMLP, ConnectomeReservoir, DaleMLP, SeRNN, SpatialNet, ZooModel
 
 register("dynamics_gnn")(DynamicsGNN)
@@ -16,6 +17,7 @@ register("spatial_net")(SpatialNet)
 register("dann_mlp")(DaleMLP)
 register("sernn")(SeRNN)
 register("connectome_reservoir")(ConnectomeReservoir)
+register("sc_to_fc")(StructureFunctionModel)
 
 __all__ = [
     "BIMTMLP",
@@ -28,6 +30,7 @@ __all__ = [
     "Schedule",
     "SeRNN",
     "SpatialNet",
+    "StructureFunctionModel",
     "ZooModel",
     "get",
     "list_models",

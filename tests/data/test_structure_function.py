@@ -7,6 +7,7 @@ from ccnn.data import (
     Connectome,
     ConnectomeCohort,
     StructureFunctionDataModule,
+    get,
     load_connectome_cohort,
 )
 
@@ -117,7 +118,7 @@ def write_folder(folder, data, bolds):
 
 def test_folder_cohort_reads_bold_subfolder(tmp_path, cohort):
     data, bolds = cohort
-    dm = StructureFunctionDataModule(cohort=write_folder(tmp_path, data, bolds), fold=1)
+    dm = get("structure_function", cohort=write_folder(tmp_path, data, bolds), fold=1)
     np.testing.assert_allclose(dm.fc[1].numpy(), np.corrcoef(bolds[1]), atol=1e-10)
     assert dm.arrays("test")["distances"] is None  # a folder has no fibre lengths or coordinates
 

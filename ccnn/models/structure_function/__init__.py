@@ -11,6 +11,8 @@
   gradient descent), :func:`solve_lyapunov`, :func:`covariance_to_correlation`.
 * :mod:`~ccnn.models.structure_function.gnn` -- :class:`SCtoFCGNN` (a GCN over SC with a
   symmetric pair decoder, trained on training subjects).
+* :mod:`~ccnn.models.structure_function.module` -- :class:`StructureFunctionModel` (registry
+  ``sc_to_fc``): the LightningModule of the three predictors.
 """
 
 from ccnn.models.structure_function.communication import (
@@ -30,12 +32,15 @@ from ccnn.models.structure_function.linear_dynamics import (
     covariance_to_correlation,
     solve_lyapunov,
 )
+from ccnn.models.structure_function.module import PREDICTORS, StructureFunctionModel
 
 __all__ = [
     "FEATURES",
+    "PREDICTORS",
     "CommunicationRegression",
     "LinearDynamicsFC",
     "SCtoFCGNN",
+    "StructureFunctionModel",
     "communication_features",
     "covariance_to_correlation",
     "fc_similarity",
