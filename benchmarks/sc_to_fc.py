@@ -58,8 +58,10 @@ def predict_fold(model: str, data: Any, gnn_epochs: int) -> torch.Tensor:
     if model == "log_sc":
         return torch.log1p(sc.clamp(min=0))
     if model == "communication":
-        regression = CommunicationRegression().fit(train["sc"], train["fc"], train["distances"])
-        return regression.predict(sc, None if test["distances"] is None else test["distances"][0])
+        # The communication measures need symmetric matrices; gw's fibre lengths are not.
+        lengths = [None if d is None else (d + d.mT) / 2 for d in (train["distances"], test["distances"])]
+        regression = CommunicationRegression().fit(train["sc"], train["fc"], lengths[0])
+        return regression.predict(sc, None if lengths[1] is None else lengths[1][0])
     if model == "linear_dynamics":
         from ccnn.models.structure_function import StructureFunctionModel
 
@@ -87,21 +89,25 @@ def predict_fold(model: str, data: Any, gnn_epochs: int) -> torch.Tensor:
     raise ValueError(f"model: expected one of {MODELS}, got {model!r}")
 
 
-def run(cohort: Any, models: list[str], gnn_epochs: int, fc_kind: str) -> dict[str, Any]:
+def run(
+    cohort: Any,
+    models: list[str],
+    gnn_epochs: int,
+    fc_kind: str,
+    transforms: tuple[str, ...] = ("symmetrise",),
+) -> dict[str, Any]:
     from ccnn.data import StructureFunctionDataModule
     from ccnn.models.structure_function.evaluation import zalesky_report
 
-    first = StructureFunctionDataModule(cohort=cohort, split="loso", fold=0, fc_kind=fc_kind)
+    # gw's SC is not symmetric (the communication measures need it to be): (SC + SCᵀ) / 2 for all.
+    options = {"cohort": cohort, "split": "loso", "fc_kind": fc_kind, "transforms": list(transforms) or None}
+    first = StructureFunctionDataModule(fold=0, **options)
     n_subjects = len(first.subjects("all"))
     predictions: dict[str, list[torch.Tensor]] = {m: [] for m in models}
     empirical = []
     seconds = dict.fromkeys(models, 0.0)
     for fold in range(n_subjects):
-        data = (
-            first
-            if fold == 0
-            else StructureFunctionDataModule(cohort=cohort, split="loso", fold=fold, fc_kind=fc_kind)
-        )
+        data = first if fold == 0 else StructureFunctionDataModule(fold=fold, **options)
         empirical.append(data.arrays("test")["fc"][0])
         for model in models:
             start = time.perf_counter()
@@ -117,6 +123,7 @@ def run(cohort: Any, models: list[str], gnn_epochs: int, fc_kind: str) -> dict[s
         "cohort": cohort if isinstance(cohort, str) else getattr(cohort, "name", str(cohort)),
         "subjects": n_subjects,
         "fc_kind": fc_kind,
+        "transforms": list(transforms),
         "gnn": {**GNN, "epochs": gnn_epochs},
         "linear_dynamics": LINEAR,
     }
