@@ -139,3 +139,14 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {tuple(choices)}, got {describe(value)}")
     return value
+
+
+def check_names(value: Any, name: str) -> list[str] | None:
+    """None, or a string or sequence of strings as a list; else one TypeError naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name}: expected a list of submodule names, got {describe(value)}")
+    return list(value)

@@ -86,7 +86,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from ccnn._validation import check_choice, check_int, check_probability, describe
+from ccnn._validation import check_choice, check_int, check_names, check_probability, describe
 from ccnn.graph.communities import modularity
 from ccnn.graph.metrics import clustering, density, strength
 from ccnn.graph.paths import characteristic_path_length, global_efficiency
@@ -247,13 +247,7 @@ class GraphMetricsCallback(Callback):
             resolved[key] = function
         self.metrics = resolved
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
-        if modules is not None:
-            if isinstance(modules, str):
-                modules = [modules]
-            if not all(isinstance(m, str) for m in modules):
-                raise TypeError(f"modules: expected a list of submodule names, got {describe(modules)}")
-            modules = list(modules)
-        self.modules = modules
+        self.modules = check_names(modules, "modules")
         self.threshold = check_probability(threshold, "threshold")
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"prefix: expected a non-empty string, got {describe(prefix)}")

@@ -85,7 +85,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from ccnn._validation import check_choice, check_int, describe
+from ccnn._validation import check_choice, check_int, check_names, describe
 from ccnn.nn.connectome_linear import ConnectomeLinear
 
 __all__ = ["PRUNING_CRITERIA", "WiringPruning", "pruning_scores", "select_for_pruning"]
@@ -184,13 +184,7 @@ class WiringPruning(Callback):
             raise ValueError(f"start: expected a value below end={self.end:g}, got {self.start:g}")
         self.every_n_steps = check_int(every_n_steps, "every_n_steps", minimum=1)
         self.min_per_row = check_int(min_per_row, "min_per_row", minimum=0)
-        if modules is not None:
-            if isinstance(modules, str):
-                modules = [modules]
-            if not all(isinstance(m, str) for m in modules):
-                raise TypeError(f"modules: expected a list of submodule names, got {describe(modules)}")
-            modules = list(modules)
-        self.modules = modules
+        self.modules = check_names(modules, "modules")
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"prefix: expected a non-empty string, got {describe(prefix)}")
         self.prefix = prefix
