@@ -24,9 +24,11 @@ from ccnn.data.connectomes import (
     ConnectomeCohort,
     ConnectomeDataModule,
     LinkPredictionDataModule,
+    SignalPropagationAtlas,
     StructureFunctionDataModule,
     load_connectome,
     load_connectome_cohort,
+    load_signal_propagation_atlas,
     parse_transforms,
 )
 from ccnn.data.registry import get, list_datamodules, register
@@ -61,6 +63,7 @@ __all__ = [
     "LinkPredictionDataModule",
     "MNIST1DDataModule",
     "Recording",
+    "SignalPropagationAtlas",
     "SimulatedActivityDataModule",
     "StructureFunctionDataModule",
     "TimeSplit",
@@ -69,6 +72,7 @@ __all__ = [
     "list_datamodules",
     "load_connectome",
     "load_connectome_cohort",
+    "load_signal_propagation_atlas",
     "lorentz_connectivity",
     "mnist1d_shuffled",
     "parse_transforms",

@@ -6,6 +6,7 @@ from ccnn.data.connectomes.connectome import Connectome
 from ccnn.data.connectomes.datamodule import ConnectomeDataModule
 from ccnn.data.connectomes.datasets import DATASETS, ConnectomeCohort, load_connectome, load_connectome_cohort
 from ccnn.data.connectomes.link_prediction import LinkPredictionDataModule, split_edges
+from ccnn.data.connectomes.signal_propagation import SignalPropagationAtlas, load_signal_propagation_atlas
 from ccnn.data.connectomes.structure_function import StructureFunctionDataModule
 from ccnn.data.connectomes.transforms import parse_transforms
 
@@ -15,9 +16,11 @@ __all__ = [
     "ConnectomeCohort",
     "ConnectomeDataModule",
     "LinkPredictionDataModule",
+    "SignalPropagationAtlas",
     "StructureFunctionDataModule",
     "load_connectome",
     "load_connectome_cohort",
+    "load_signal_propagation_atlas",
     "parse_transforms",
     "split_edges",
 ]
