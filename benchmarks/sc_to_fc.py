@@ -2,6 +2,7 @@
 
     python benchmarks/sc_to_fc.py --cohort hcp --json out.json
     python benchmarks/sc_to_fc.py --cohort gw --json gw.json --models log_sc communication
+    python benchmarks/sc_to_fc.py --cohort hcp --json out.json --figure docs/figures/sc_to_fc_hcp.png
 
 Every subject is held out once (``StructureFunctionDataModule(split="loso", fold=s)``); each
 model is fitted on the other subjects only and predicts the held-out subject's FC from that
@@ -24,7 +25,13 @@ identifiability (own minus others). Models (``MODELS``):
   (:class:`~ccnn.models.structure_function.gnn.SCtoFCGNN`), trained on the training subjects.
 
 The JSON maps each model to ``{"group_r", "individual_r_mean", "individual_r_std",
-"group_template_r_mean", "beats_template_fraction", "identifiability"}`` plus ``settings``.
+"group_template_r_mean", "beats_template_fraction", "identifiability", "regional_r_mean",
+"seconds"}`` plus ``settings``; ``regional_r_mean`` is the mean over regions of
+:func:`~ccnn.models.structure_function.evaluation.regional_coupling` between the mean
+prediction and the mean empirical FC. ``--figure PATH`` draws
+:func:`~ccnn.analysis.structure_function.plot_sc_to_fc` of those group means (a glass brain of
+the regional coupling when the cohort has region coordinates), e.g.
+``docs/figures/sc_to_fc_hcp.png``.
 """
 
 from __future__ import annotations
@@ -89,15 +96,19 @@ def predict_fold(model: str, data: Any, gnn_epochs: int) -> torch.Tensor:
     raise ValueError(f"model: expected one of {MODELS}, got {model!r}")
 
 
-def run(
+def run_loso(
     cohort: Any,
     models: list[str],
     gnn_epochs: int,
     fc_kind: str,
     transforms: tuple[str, ...] = ("symmetrise",),
 ) -> dict[str, Any]:
+    """Every subject held out once: the stacked out-of-fold predictions and empirical FCs.
+
+    Returns ``{"predictions": {model: (S, N, N)}, "empirical": (S, N, N), "coords": (N, 3) or
+    None (the first subject's region centres), "seconds": {model: float}, "subjects": S}``.
+    """
     from ccnn.data import StructureFunctionDataModule
-    from ccnn.models.structure_function.evaluation import zalesky_report
 
     # gw's SC is not symmetric (the communication measures need it to be): (SC + SCᵀ) / 2 for all.
     options = {"cohort": cohort, "split": "loso", "fc_kind": fc_kind, "transforms": list(transforms) or None}
@@ -106,6 +117,7 @@ def run(
     predictions: dict[str, list[torch.Tensor]] = {m: [] for m in models}
     empirical = []
     seconds = dict.fromkeys(models, 0.0)
+    coords = first.arrays("test")["coords"]
     for fold in range(n_subjects):
         data = first if fold == 0 else StructureFunctionDataModule(fold=fold, **options)
         empirical.append(data.arrays("test")["fc"][0])
@@ -114,20 +126,62 @@ def run(
             predictions[model].append(predict_fold(model, data, gnn_epochs).double())
             seconds[model] += time.perf_counter() - start
         print(f"fold {fold + 1}/{n_subjects} ({data.subjects('test')[0]}) done", flush=True)
-    fc = torch.stack(empirical)
+    return {
+        "predictions": {m: torch.stack(predictions[m]) for m in models},
+        "empirical": torch.stack(empirical).double(),
+        "coords": None if coords is None else coords[0],
+        "seconds": seconds,
+        "subjects": n_subjects,
+    }
+
+
+def score(
+    loso: dict[str, Any], cohort: Any, gnn_epochs: int, fc_kind: str, transforms: tuple[str, ...]
+) -> dict[str, Any]:
+    """The JSON rows of :func:`run_loso`'s output: the Zalesky report, the mean regional
+    coupling r of the group-mean matrices (``regional_r_mean``) and the seconds, per model."""
+    from ccnn.models.structure_function.evaluation import regional_coupling, zalesky_report
+
+    fc = loso["empirical"]
     result: dict[str, Any] = {}
-    for model in models:
-        report = zalesky_report(torch.stack(predictions[model]), fc, None)
-        result[model] = {**report, "seconds": seconds[model]}
+    for model, predicted in loso["predictions"].items():
+        report = zalesky_report(predicted, fc, None)
+        regional = regional_coupling(predicted.mean(0), fc.mean(0))
+        result[model] = {
+            **report,
+            "regional_r_mean": float(regional.nanmean()),
+            "seconds": loso["seconds"][model],
+        }
     result["settings"] = {
         "cohort": cohort if isinstance(cohort, str) else getattr(cohort, "name", str(cohort)),
-        "subjects": n_subjects,
+        "subjects": loso["subjects"],
         "fc_kind": fc_kind,
         "transforms": list(transforms),
         "gnn": {**GNN, "epochs": gnn_epochs},
         "linear_dynamics": LINEAR,
     }
     return result
+
+
+def run(
+    cohort: Any,
+    models: list[str],
+    gnn_epochs: int,
+    fc_kind: str,
+    transforms: tuple[str, ...] = ("symmetrise",),
+) -> dict[str, Any]:
+    """:func:`run_loso` scored by :func:`score`: the JSON-serialisable result."""
+    loso = run_loso(cohort, models, gnn_epochs, fc_kind, transforms)
+    return score(loso, cohort, gnn_epochs, fc_kind, transforms)
+
+
+def draw_figure(loso: dict[str, Any], path: Path) -> Path:
+    """:func:`~ccnn.analysis.structure_function.plot_sc_to_fc` of the group means, saved at ``path``."""
+    from ccnn.analysis.structure_function import plot_sc_to_fc
+
+    means = {model: predicted.mean(0) for model, predicted in loso["predictions"].items()}
+    plot_sc_to_fc(loso["empirical"].mean(0), means, coords=loso["coords"], path=path)
+    return path
 
 
 def table(result: dict[str, Any]) -> str:
@@ -159,9 +213,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--gnn-epochs", type=int, default=GNN["epochs"])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="PNG of predicted vs empirical FC and regional coupling"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = run(args.cohort, args.models, args.gnn_epochs, args.fc_kind)
+    transforms = ("symmetrise",)
+    loso = run_loso(args.cohort, args.models, args.gnn_epochs, args.fc_kind, transforms)
+    result = score(loso, args.cohort, args.gnn_epochs, args.fc_kind, transforms)
     result["settings"]["wall_seconds"] = time.perf_counter() - start
     print(table(result))
     print(f"wall time {result['settings']['wall_seconds']:.0f} s")
@@ -171,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         text = json.dumps(result, indent=2)
         path = write_new(args.json, lambda handle: handle.write(text.encode()))
         print(f"written to {path}")
+    if args.figure is not None:
+        print(f"figure written to {draw_figure(loso, args.figure)}")
 
 
 if __name__ == "__main__":

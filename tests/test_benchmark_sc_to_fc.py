@@ -19,6 +19,7 @@ FIELDS = {
     "group_template_r_mean",
     "beats_template_fraction",
     "identifiability",
+    "regional_r_mean",
 }
 
 
@@ -38,10 +39,15 @@ def tiny_cohort(n_subjects=4, n=6):
     )
 
 
-def test_every_model_is_scored_with_the_documented_fields(tmp_path, monkeypatch):
+def load_benchmark():
     spec = importlib.util.spec_from_file_location("sc_to_fc", ROOT / "benchmarks" / "sc_to_fc.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_every_model_is_scored_with_the_documented_fields(tmp_path, monkeypatch):
+    bench = load_benchmark()
     monkeypatch.setitem(bench.LINEAR, "steps", 5)
     result = bench.run(tiny_cohort(), list(bench.MODELS), gnn_epochs=2, fc_kind="correlation")
     for model in bench.MODELS:
@@ -51,3 +57,13 @@ def test_every_model_is_scored_with_the_documented_fields(tmp_path, monkeypatch)
     assert template["individual_r_mean"] == pytest.approx(template["group_template_r_mean"])
     assert result["settings"]["subjects"] == 4
     json.dumps(result)  # serialisable as the --json output
+
+
+def test_the_figure_is_drawn_from_the_group_means(tmp_path):
+    import torch
+
+    bench = load_benchmark()
+    fc = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    loso = {"predictions": {"log_sc": fc.flip(0)}, "empirical": fc, "coords": None}
+    path = bench.draw_figure(loso, tmp_path / "sc_to_fc.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

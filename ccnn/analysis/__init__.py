@@ -1,12 +1,16 @@
 """Analysis of learned dynamics: closed-form regression, neuron types, symbolic forms, plots."""
 
-__all__ = ["plot_connectome"]
+__all__ = ["plot_connectome", "plot_sc_to_fc"]
 
 
 def __getattr__(name: str):
-    # Lazy: the plotting module needs matplotlib, and nilearn when drawing a glass brain.
+    # Lazy: the plotting modules need matplotlib, and nilearn when drawing a glass brain.
     if name == "plot_connectome":
         from ccnn.analysis.connectome_plots import plot_connectome
 
         return plot_connectome
+    if name == "plot_sc_to_fc":
+        from ccnn.analysis.structure_function import plot_sc_to_fc
+
+        return plot_sc_to_fc
     raise AttributeError(f"module 'ccnn.analysis' has no attribute {name!r}")

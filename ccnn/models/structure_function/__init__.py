@@ -23,6 +23,7 @@ from ccnn.models.structure_function.communication import (
 from ccnn.models.structure_function.evaluation import (
     fc_similarity,
     fc_similarity_matrix,
+    regional_coupling,
     upper_triangle,
     zalesky_report,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "covariance_to_correlation",
     "fc_similarity",
     "fc_similarity_matrix",
+    "regional_coupling",
     "solve_lyapunov",
     "upper_triangle",
     "zalesky_report",

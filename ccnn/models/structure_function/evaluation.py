@@ -8,6 +8,8 @@ would only inflate the agreement.
   (batched: ``(B, N, N) → (B, N(N-1)/2)``).
 * :func:`fc_similarity`: Pearson r of two FC matrices (a float), or of B pairs (a ``(B,)``
   tensor).
+* :func:`regional_coupling`: per-region structure–function coupling, the Pearson r of each
+  region's row of predicted and empirical FC, ``(N, N) → (N,)`` (batched: ``(B, N)``).
 * :func:`zalesky_report`: the group-level, individual-level, template and identifiability
   numbers of a set of per-subject predictions (Zalesky et al. 2024; Amico & Goñi 2018).
 """
@@ -21,7 +23,13 @@ from torch import Tensor
 
 from ccnn._validation import as_tensor, check_finite, describe
 
-__all__ = ["fc_similarity", "fc_similarity_matrix", "upper_triangle", "zalesky_report"]
+__all__ = [
+    "fc_similarity",
+    "fc_similarity_matrix",
+    "regional_coupling",
+    "upper_triangle",
+    "zalesky_report",
+]
 
 
 def _as_matrices(value: Any, name: str) -> Tensor:
@@ -105,6 +113,49 @@ def fc_similarity_matrix(a: Any, b: Any) -> Tensor:
     if x.dim() != 3 or y.dim() != 3 or x.shape[-1] != y.shape[-1]:
         raise ValueError(f"b: expected a batch (T, N, N) matching a {tuple(x.shape)}, got {tuple(y.shape)}")
     return _pearson(upper_triangle(x)[:, None, :], upper_triangle(y)[None, :, :])
+
+
+def regional_coupling(predicted: Any, empirical: Any) -> Tensor:
+    r"""Per-region coupling: Pearson r of each region's predicted and empirical FC profile.
+
+    For region :math:`i`, with :math:`p_{ij}` the predicted and :math:`f_{ij}` the empirical FC,
+    the correlation over the other :math:`N - 1` regions :math:`j \ne i` (the diagonal, 1 by
+    construction, is left out):
+
+    .. math:: r_i = \frac{\sum_{j \ne i} (p_{ij} - \bar p_i)(f_{ij} - \bar f_i)}
+              {\sqrt{\sum_{j \ne i} (p_{ij} - \bar p_i)^2}\,\sqrt{\sum_{j \ne i} (f_{ij} - \bar f_i)^2}},
+              \qquad \bar p_i = \frac{1}{N - 1} \sum_{j \ne i} p_{ij},
+
+    the regional structure–function coupling of Vázquez-Rodríguez et al. ("Gradients of
+    structure–function tethering across neocortex", PNAS 2019), here with any predicted FC
+    in place of their regression on structural predictors. Row :math:`i` is used, so for
+    asymmetric matrices it is the profile of targets :math:`i`. NaN for a region whose row is
+    constant on either side.
+
+    Args:
+        predicted: ``(N, N)`` predicted FC, or a batch ``(B, N, N)``.
+        empirical: the empirical FC, of the same shape as ``predicted``.
+
+    Returns:
+        ``(N,)`` or ``(B, N)`` float64 tensor of :math:`r_i`.
+
+    Example:
+        >>> fc = torch.tensor([[1.0, 0.2, 0.4, 0.1], [0.2, 1.0, 0.9, 0.3],
+        ...                    [0.4, 0.9, 1.0, 0.5], [0.1, 0.3, 0.5, 1.0]])
+        >>> regional_coupling(2 * fc + 1, fc).round(decimals=6)
+        tensor([1., 1., 1., 1.], dtype=torch.float64)
+    """
+    pred, emp = _as_matrices(predicted, "predicted"), _as_matrices(empirical, "empirical")
+    if pred.shape != emp.shape:
+        raise ValueError(
+            f"empirical: expected the shape of predicted {tuple(pred.shape)}, got {tuple(emp.shape)}"
+        )
+    n = pred.shape[-1]
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=pred.device)
+    # Boolean indexing keeps row-major order: N - 1 entries per row.
+    rows_pred = pred[..., off_diagonal].reshape(*pred.shape[:-2], n, n - 1)
+    rows_emp = emp[..., off_diagonal].reshape(*emp.shape[:-2], n, n - 1)
+    return _pearson(rows_pred, rows_emp)
 
 
 def zalesky_report(predicted: Any, empirical: Any, others: Any = None) -> dict[str, float]:
