@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -34,6 +33,7 @@ from matplotlib.figure import Figure
 
 from ccnn._io import atomic_write
 from ccnn._validation import as_tensor, check_finite, describe
+from ccnn.analysis.connectome_plots import _check_png_path, _root_figure
 from ccnn.models.structure_function.evaluation import fc_similarity, regional_coupling
 
 __all__ = ["COUPLING_PREFIX", "DISTRIBUTION_LABEL", "MATRIX_PREFIX", "plot_sc_to_fc"]
@@ -42,7 +42,12 @@ __all__ = ["COUPLING_PREFIX", "DISTRIBUTION_LABEL", "MATRIX_PREFIX", "plot_sc_to
 MATRIX_PREFIX = "fc:"
 COUPLING_PREFIX = "coupling:"
 DISTRIBUTION_LABEL = "coupling_distribution"
-_DPI = 120
+_DPI = 100
+_TITLES_IN = 1.55  # room for the figure title and four-line matrix titles
+#: A prediction with more of its off-diagonal outside the empirical range is drawn rescaled.
+_MOSTLY_OFF_SCALE = 0.5
+#: Narrowest colour range of a glass brain, so that rounding noise is not coloured.
+_MIN_COLOUR_SPAN = 0.02
 _MATRIX_IN, _GAP_IN, _LEFT_IN, _RIGHT_IN, _SLOT_H_IN = 2.8, 0.8, 0.9, 1.5, 3.1
 
 
@@ -78,13 +83,13 @@ def plot_sc_to_fc(
     xyz = None if coords is None else _coords(coords, n)
     if labels is not None and (isinstance(labels, str) or len(labels) != n):
         raise ValueError(f"labels: expected {n} region names or None, got {describe(labels)}")
-    target = _png_path(path)
+    target = _check_png_path(path)
     coupling = {name: regional_coupling(p, emp).numpy() for name, p in preds.items()}
 
     k, m = len(preds) + 1, len(preds)
     rows = math.ceil((m + 1) / 2)
     width = _LEFT_IN + k * _MATRIX_IN + (k - 1) * _GAP_IN + _RIGHT_IN
-    top_h = 1.2 + _MATRIX_IN + 0.7  # titles, matrices, x labels
+    top_h = _TITLES_IN + _MATRIX_IN + 0.7  # titles, matrices, x labels
     height = top_h + rows * (_SLOT_H_IN + 0.9) + 0.3
     fig = Figure(figsize=(width, height))
 
@@ -97,22 +102,24 @@ def plot_sc_to_fc(
     norm = TwoSlopeNorm(0.0, low, high) if low < 0 < high else Normalize(low, high)
     fc_cmap = _with_grey_nan(matplotlib.colormaps["RdBu_r" if low < 0 < high else "viridis"])
     for i, (name, matrix) in enumerate([("empirical", emp), *preds.items()]):
-        ax = fig.add_axes(box(_LEFT_IN + i * (_MATRIX_IN + _GAP_IN), 1.2, _MATRIX_IN, _MATRIX_IN))
+        ax = fig.add_axes(box(_LEFT_IN + i * (_MATRIX_IN + _GAP_IN), _TITLES_IN, _MATRIX_IN, _MATRIX_IN))
         ax.set_label(MATRIX_PREFIX + name)
-        shown = np.where(off, matrix, np.nan)
-        image = ax.imshow(shown, cmap=fc_cmap, norm=norm, interpolation="nearest")
-        if name == "empirical":
-            title = "empirical (group mean)\ndiagonal in grey"
-        else:
+        title = "empirical (group mean)\ndiagonal in grey"
+        if name != "empirical":
             title = f"{name}\ngroup r = {fc_similarity(matrix, emp):.3f}"
             outside = float(((matrix[off] < low) | (matrix[off] > high)).mean())
+            if outside > _MOSTLY_OFF_SCALE:  # not on the FC scale (e.g. log SC): match it to it
+                matrix = _match_mean_and_sd(matrix, emp, off)
+                outside = float(((matrix[off] < low) | (matrix[off] > high)).mean())
+                title += "\noff FC scale: drawn rescaled, a·P + b"
             if outside > 0:
                 share = f"{100 * outside:.0f}%" if outside >= 0.01 else "<1%"
                 title += f"\n{share} clipped to [{low:.2f}, {high:.2f}]"
+        image = ax.imshow(np.where(off, matrix, np.nan), cmap=fc_cmap, norm=norm, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("region")
         ax.set_ylabel("region")
-    cax = fig.add_axes(box(width - _RIGHT_IN + 0.25, 1.2, 0.18, _MATRIX_IN))
+    cax = fig.add_axes(box(width - _RIGHT_IN + 0.25, _TITLES_IN, 0.18, _MATRIX_IN))
     fig.colorbar(image, cax=cax).set_label("Pearson r (FC)")
 
     # Regional coupling, one panel per model, then the distributions (the common scale).
@@ -133,7 +140,8 @@ def plot_sc_to_fc(
             _draw_coupling_brain(ax, cax, r, xyz)
         ax.set_label(COUPLING_PREFIX + name)
         ax.set_title(_coupling_title(name, r, labels), fontsize=10)
-    ax = fig.add_axes(box(*slots[m], slot_w, _SLOT_H_IN))
+    x, y = slots[m]  # clear of the colour bar label of the glass brain to its left
+    ax = fig.add_axes(box(x + 0.5, y, slot_w - 0.5, _SLOT_H_IN))
     ax.set_label(DISTRIBUTION_LABEL)
     _draw_distributions(ax, coupling)
     fig.suptitle("structure → function: predicted vs empirical FC and regional coupling", fontsize=13)
@@ -150,7 +158,10 @@ def _draw_coupling_brain(ax: Axes, cax: Axes, r: np.ndarray, xyz: np.ndarray) ->
     finite = np.isfinite(r)
     low, high = (float(r[finite].min()), float(r[finite].max())) if finite.any() else (0.0, 1.0)
     # Linear, as nilearn maps node colours from node_vmin to node_vmax.
-    norm = Normalize(low, high if high > low else low + 1e-6)
+    if high - low < _MIN_COLOUR_SPAN:  # (near) constant, e.g. the template's r = 1: one colour
+        middle = (high + low) / 2
+        low, high = middle - _MIN_COLOUR_SPAN / 2, middle + _MIN_COLOUR_SPAN / 2
+    norm = Normalize(low, high)
     plotting.plot_markers(
         r[finite],
         xyz[finite],
@@ -185,13 +196,6 @@ def _model_colour(index: int) -> Any:
     return matplotlib.colormaps["tab10"](index % 10)
 
 
-def _root_figure(ax: Axes) -> Figure:
-    try:
-        return ax.get_figure(root=True)
-    except TypeError:  # matplotlib < 3.10: ``figure`` of a (sub)figure is the root figure
-        return ax.figure.figure
-
-
 def _coupling_title(name: str, r: np.ndarray, labels: Any) -> str:
     finite = np.isfinite(r)
     if not finite.any():
@@ -222,6 +226,13 @@ def _draw_distributions(ax: Axes, coupling: Mapping[str, np.ndarray]) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
+def _match_mean_and_sd(matrix: np.ndarray, reference: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """``a * matrix + b`` with the off-diagonal mean and sd of ``reference`` (a > 0)."""
+    sd = matrix[off].std()
+    scale = reference[off].std() / sd if sd > 0 else 0.0
+    return (matrix - matrix[off].mean()) * scale + reference[off].mean()
+
+
 def _with_grey_nan(cmap: Colormap) -> Colormap:
     return cmap.with_extremes(bad="lightgrey")
 
@@ -243,13 +254,3 @@ def _coords(value: Any, n: int) -> np.ndarray:
         raise ValueError(f"coords: expected ({n}, 3) MNI coordinates or None, got {tuple(tensor.shape)}")
     check_finite(tensor, "coords")
     return tensor.numpy()
-
-
-def _png_path(path: Any) -> Path | None:
-    if path is None:
-        return None
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path: expected a file path ending in .png or None, got {describe(path)}")
-    if Path(path).suffix.lower() != ".png":
-        raise ValueError(f"path: expected a file path ending in .png, got {str(path)!r}")
-    return Path(path)

@@ -21,7 +21,7 @@ def fc_and_predictions(seed=0):
     empirical = np.corrcoef(rng.standard_normal((N, 40)))
     noise = rng.standard_normal((N, N))
     close = empirical + 0.05 * (noise + noise.T)
-    far = 5 * np.abs(noise + noise.T)  # mostly outside the empirical range: clipped
+    far = 5 * np.abs(noise + noise.T)  # mostly outside the empirical range: drawn rescaled
     return empirical, {"close": close, "far": far}
 
 
@@ -41,7 +41,11 @@ def test_matrices_coupling_bars_and_distributions_are_drawn_and_saved(tmp_path):
         assert ax.get_xlabel() == ax.get_ylabel() == "region"
     title = axes[MATRIX_PREFIX + "close"].get_title()
     assert f"group r = {fc_similarity(predictions['close'], empirical):.3f}" in title
-    assert "clipped to [" in axes[MATRIX_PREFIX + "far"].get_title()
+    assert "clipped to [" in axes[MATRIX_PREFIX + "close"].get_title()  # a few off the range
+    assert "off FC scale: drawn rescaled" in axes[MATRIX_PREFIX + "far"].get_title()
+    drawn = axes[MATRIX_PREFIX + "far"].get_images()[0].get_array()
+    off = ~np.eye(N, dtype=bool)
+    assert np.asarray(drawn)[off].mean() == pytest.approx(empirical[off].mean())
     for name in ("close", "far"):
         ax = axes[COUPLING_PREFIX + name]
         assert len(ax.patches) == N  # one bar per region
