@@ -56,6 +56,7 @@ def connectome_inputs(name: str) -> dict[str, Any]:
         "chemical": connectome.weights.double(),
         "gap": connectome.node_attrs["gap_junctions"].double(),
         "node_features": node_features,
+        "node_feature_names": [f"is_{t}" for t in connectome.meta["cell_types"]] + ["sign"],
         "names": list(connectome.labels),
     }
 
@@ -101,7 +102,9 @@ def run(
         row: dict[str, Any] = {
             name: {"auroc_mean": auroc(s, connected, tested), "auroc_std": 0.0} for name, s in scores.items()
         }
-        features, names = propagation_features(chem, gap, inputs["node_features"][rows])
+        features, names = propagation_features(
+            chem, gap, inputs["node_features"][rows], inputs.get("node_feature_names")
+        )
         for classifier in classifiers:
             for group in groups:
                 values = []

@@ -84,7 +84,10 @@ def resolvent(adjacency: Any, alpha: float = 0.1) -> Tensor:
 
 
 def propagation_features(
-    chemical: Any, gap_junctions: Any | None = None, node_features: Any | None = None
+    chemical: Any,
+    gap_junctions: Any | None = None,
+    node_features: Any | None = None,
+    node_feature_names: list[str] | None = None,
 ) -> tuple[Tensor, list[str]]:
     """Features of every ordered pair (``i`` responds, ``j`` stimulated), from the connectome only.
 
@@ -93,6 +96,7 @@ def propagation_features(
         gap_junctions: ``(N, N)`` gap junctions (symmetric), or None.
         node_features: ``(N, K)`` per-neuron attributes (e.g. one-hot cell class, transmitter
             sign), added once for the responding and once for the stimulated neuron; or None.
+        node_feature_names: ``K`` names of those attributes (default ``node_0`` …).
 
     Returns:
         ``(features, names)``: ``(N, N, F)`` float64 and the ``F`` feature names. Synapse
@@ -137,7 +141,14 @@ def propagation_features(
             extra = extra[:, None]
         check_shape(extra, (n, None), "node_features", meaning="(neurons, attributes)")
         columns.append(extra)
-        names += [f"node_{k}" for k in range(extra.shape[1])]
+        if node_feature_names is None:
+            node_feature_names = [f"node_{k}" for k in range(extra.shape[1])]
+        if len(node_feature_names) != extra.shape[1]:
+            raise ValueError(
+                f"node_feature_names: expected {extra.shape[1]} names (one per column of node_features), "
+                f"got {len(node_feature_names)}"
+            )
+        names += list(node_feature_names)
     per_node = torch.cat(columns, 1)  # (N, K')
     responding = per_node[:, None, :].expand(n, n, -1)
     stimulated = per_node[None, :, :].expand(n, n, -1)

@@ -47,6 +47,9 @@ def test_features_count_walks_by_synapse_class():
         propagation_features(-chem, gap)
     with pytest.raises(ValueError, match="gap_junctions"):
         propagation_features(chem, gap[:3, :3])
+    with pytest.raises(ValueError, match="node_feature_names"):
+        propagation_features(chem, gap, node, ["is_sensory", "sign"])
+    assert propagation_features(chem, gap, node, ["sign"])[1][-1] == "stimulated_sign"
 
 
 def _planted(n=40, seed=0):
