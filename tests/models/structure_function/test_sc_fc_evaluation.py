@@ -87,6 +87,10 @@ def test_perfect_and_constant_predictors():
     # the group-average template is itself a constant predictor: it cannot be identified
     template = np.broadcast_to(emp.mean(0), emp.shape).copy()
     assert zalesky_report(template, emp)["identifiability"] == pytest.approx(0.0, abs=1e-12)
+    # each subject's leave-one-out template, as a prediction (summed in another order, so
+    # equal only up to rounding), ties with itself: it never "beats" the template
+    loo = np.stack([np.delete(emp, s, 0).mean(0) for s in range(5)])
+    assert zalesky_report(loo, emp)["beats_template_fraction"] == 0.0
 
 
 def test_leave_one_out_single_subject():
