@@ -78,9 +78,10 @@ def test_from_numpy_and_from_torch_check_type():
         Connectome("not a matrix")
 
 
-def test_sparse_weights_are_densified():
+def test_sparse_weights_stay_sparse():
     dense = torch.from_numpy(W)
-    assert torch.equal(Connectome(dense.to_sparse()).weights, dense)
+    sparse = Connectome(dense.to_sparse())
+    assert sparse.is_sparse and torch.equal(sparse.weights.to_dense(), dense)
 
 
 # ---------------------------------------------------------------------- summaries

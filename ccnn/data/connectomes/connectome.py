@@ -1,9 +1,10 @@
 """A light container for a structural connectome.
 
-A :class:`Connectome` holds a dense ``(N, N)`` weight matrix over ``N`` nodes (brain regions
-or single neurons) together with optional fibre lengths, node positions, node names, per-node
-attributes and free-form metadata. It validates everything once, on construction, and can be
-turned into a :class:`torch_geometric.data.Data` graph or saved to / loaded from a ``.npz`` file.
+A :class:`Connectome` holds an ``(N, N)`` weight matrix over ``N`` nodes (brain regions or
+single neurons), dense or sparse, together with optional fibre lengths, node positions, node
+names, per-node and per-edge attributes and free-form metadata. It validates everything once,
+on construction, and can be turned into a :class:`torch_geometric.data.Data` graph or saved to /
+loaded from a ``.npz`` file.
 
 Orientation convention
 ----------------------
@@ -12,6 +13,15 @@ Orientation convention
 ``torch.nn.Linear.weight``, so ``weights @ x`` propagates activity ``x`` one step along the
 connectome. PyTorch Geometric uses the opposite layout (``edge_index[0]`` is the source); see
 :meth:`Connectome.to_pyg`.
+
+Sparse connectomes and edge order
+---------------------------------
+Weights given as a sparse COO tensor stay sparse (coalesced, explicit zeros dropped), so that
+connectomes of ~10⁵ neurons never need an ``N × N`` array. The connections of a connectome, in
+**edge order**, are its nonzero entries ``(i, j)`` in row-major order: by postsynaptic ``i``,
+then presynaptic ``j``. That is the order of ``dense.nonzero()`` and of a coalesced COO
+tensor's ``indices()``, and the order of :meth:`Connectome.edges` and of every tensor in
+``edge_attrs``, for dense and sparse connectomes alike.
 
 This module only needs torch and NumPy; ``torch_geometric`` is imported when ``to_pyg`` is called.
 """
@@ -35,12 +45,17 @@ from ccnn._validation import as_tensor, check_finite, check_nonnegative, check_p
 if TYPE_CHECKING:
     from torch_geometric.data import Data
 
-__all__ = ["Connectome"]
+__all__ = ["MAX_DENSE_DISTANCE_NODES", "Connectome"]
 
 ArrayLike = Tensor | np.ndarray | Sequence[Any]
 
-# Prefix of the per-node attribute keys in the ``.npz`` layout written by ``Connectome.save``.
+# Prefixes of the per-node / per-edge attribute keys in the ``.npz`` layout of ``Connectome.save``.
 _NODE_ATTR_PREFIX = "node_attr."
+_EDGE_ATTR_PREFIX = "edge_attr."
+
+#: Largest node count for which a sparse connectome with coordinates still computes the dense
+#: ``(N, N)`` :attr:`Connectome.distances` (4096² float32 entries = 64 MiB).
+MAX_DENSE_DISTANCE_NODES = 4096
 
 
 class Connectome:
@@ -52,8 +67,9 @@ class Connectome:
     an edge.
 
     Args:
-        weights: ``(N, N)`` connection strengths, a tensor, NumPy array or nested list. Stored
-            as ``torch.float64`` if given as float64 and as ``torch.float32`` otherwise. Must be
+        weights: ``(N, N)`` connection strengths, a tensor, NumPy array or nested list, or a
+            sparse COO tensor (kept sparse: coalesced, explicit zeros dropped). Stored as
+            ``torch.float64`` if given as float64 and as ``torch.float32`` otherwise. Must be
             finite, with ``N >= 1``.
         distances: optional ``(N, N)`` finite, non-negative distances between nodes, e.g. fibre
             tract lengths, with the same orientation as ``weights``.
@@ -62,12 +78,17 @@ class Connectome:
         node_attrs: optional mapping from a name to a tensor or array whose first dimension is
             ``N``, e.g. hemisphere or module id. Their dtypes are kept.
         meta: optional JSON-serialisable dict, e.g. subject id, atlas and data source.
+        edge_attrs: optional mapping from a name to a tensor or array of shape ``(E,)`` or
+            ``(E, k)``, one entry per connection in edge order (module docstring), with
+            ``E`` = :attr:`num_edges`, e.g. synapse signs or a parameter-sharing index.
 
     Attributes:
-        weights (Tensor): ``(N, N)`` float32 or float64 weights.
+        weights (Tensor): ``(N, N)`` float32 or float64 weights, strided or sparse COO.
         coords (Tensor | None): ``(N, d)`` positions, in the dtype of ``weights``.
         labels (tuple[str, ...] | None): ``N`` node names.
         node_attrs (dict[str, Tensor]): per-node tensors of shape ``(N, ...)``; empty if none.
+        edge_attrs (dict[str, Tensor]): per-edge tensors of shape ``(E, ...)`` in edge order;
+            empty if none.
         meta (dict): metadata, stored as its JSON round trip (so tuples become lists); empty if
             none.
 
@@ -101,6 +122,7 @@ class Connectome:
         labels: Sequence[str] | np.ndarray | None = None,
         node_attrs: Mapping[str, ArrayLike] | None = None,
         meta: Mapping[str, Any] | None = None,
+        edge_attrs: Mapping[str, ArrayLike] | None = None,
     ) -> None:
         self.weights = _to_weights(weights)
         n = self.weights.shape[0]
@@ -127,6 +149,7 @@ class Connectome:
         self.labels: tuple[str, ...] | None = None if labels is None else _to_labels(labels, n)
         self.node_attrs: dict[str, Tensor] = _to_node_attrs(node_attrs, n, device)
         self.meta: dict[str, Any] = _to_meta(meta)
+        self.edge_attrs: dict[str, Tensor] = _to_edge_attrs(edge_attrs, self.num_edges, device)
 
     # ------------------------------------------------------------------ constructors
 
@@ -152,9 +175,29 @@ class Connectome:
         return int(self.weights.shape[0])
 
     @property
+    def is_sparse(self) -> bool:
+        """Whether ``weights`` is a sparse COO tensor (otherwise a dense, strided one)."""
+        return self.weights.layout == torch.sparse_coo
+
+    @property
     def num_edges(self) -> int:
         """Number of nonzero entries of ``weights``, self-connections included."""
+        if self.is_sparse:
+            return int(self.weights._nnz())  # explicit zeros are dropped on construction
         return int(torch.count_nonzero(self.weights))
+
+    def edges(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The connections in edge order: ``(rows, cols, values)``, each of shape ``(E,)``.
+
+        ``rows[e]`` is the postsynaptic (target) node ``i``, ``cols[e]`` the presynaptic
+        (source) node ``j`` and ``values[e] = weights[i, j] != 0``; edges are sorted by ``i``,
+        then ``j`` (row-major), for dense and sparse weights alike.
+        """
+        if self.is_sparse:
+            rows, cols = self.weights.indices()
+            return rows, cols, self.weights.values()
+        rows, cols = self.weights.nonzero(as_tuple=True)
+        return rows, cols, self.weights[rows, cols]
 
     @property
     def density(self) -> float:
@@ -164,6 +207,12 @@ class Connectome:
     @property
     def is_symmetric(self) -> bool:
         """Whether ``weights`` equals its transpose exactly (an undirected connectome)."""
+        if self.is_sparse:
+            transposed = self.weights.t().coalesce()
+            return bool(
+                torch.equal(self.weights.indices(), transposed.indices())
+                and torch.equal(self.weights.values(), transposed.values())
+            )
         return bool(torch.equal(self.weights, self.weights.mT))
 
     @property
@@ -172,19 +221,44 @@ class Connectome:
 
         The stored ``distances`` if given; otherwise, when ``coords`` exist, the Euclidean
         distances between node positions (recomputed on each access); otherwise ``None``.
+        For a sparse connectome of more than :data:`MAX_DENSE_DISTANCE_NODES` nodes the dense
+        matrix would be too large: use :meth:`edge_distances` instead (a ``ValueError`` says so).
         """
         if self._distances is not None:
             return self._distances
         if self.coords is not None:
+            if self.is_sparse and self.num_nodes > MAX_DENSE_DISTANCE_NODES:
+                raise ValueError(
+                    f"distances: a sparse connectome of {self.num_nodes} nodes (> "
+                    f"{MAX_DENSE_DISTANCE_NODES}) gets no dense (N, N) distance matrix; use "
+                    "edge_distances() for the (E,) distances along its connections"
+                )
             # The direct formula is exact (zero diagonal, symmetric); the matmul shortcut that
             # cdist picks for larger inputs is not, and N^2 * d is cheap at connectome sizes.
             return torch.cdist(self.coords, self.coords, compute_mode="donot_use_mm_for_euclid_dist")
         return None
 
+    def edge_distances(self) -> Tensor | None:
+        """``(E,)`` distance along each connection, in edge order (:meth:`edges`).
+
+        ``distances[i, j]`` for each edge ``j → i``: the stored distances if given, otherwise
+        ``‖coords[i] − coords[j]‖`` computed per edge (no ``N × N`` matrix for sparse
+        connectomes); ``None`` when there are neither distances nor coordinates.
+        """
+        rows, cols, _ = self.edges()
+        if self._distances is not None:
+            return self._distances[rows, cols]
+        if self.coords is None:
+            return None
+        if not self.is_sparse:
+            return self.distances[rows, cols]  # the exact dense formula, as before
+        return (self.coords[rows] - self.coords[cols]).norm(dim=-1)
+
     # ------------------------------------------------------------------ masks
 
     def mask(self, density: float | None = None, threshold: float | None = None) -> Tensor:
-        """Boolean ``(N, N)`` mask of the connections to keep.
+        """Boolean ``(N, N)`` mask of the connections to keep (a sparse COO bool tensor, holding
+        only the kept entries in edge order, when ``weights`` is sparse).
 
         Args:
             density: if given, in ``(0, 1]``: keep the ``round(density * N * N)`` entries with the
@@ -199,17 +273,22 @@ class Connectome:
                 f"mask: expected at most one of density= or threshold=, got both "
                 f"(density={density!r}, threshold={threshold!r})"
             )
-        strength = self.weights.abs()
         if threshold is not None:
             if isinstance(threshold, bool) or not isinstance(threshold, int | float):
                 raise TypeError(f"threshold: expected a float, got {describe(threshold)}")
             if not (math.isfinite(threshold) and threshold >= 0):
                 raise ValueError(f"threshold: expected a finite value >= 0, got {threshold}")
+        if density is not None:
+            density = check_probability(density, "density", allow_zero=False)
+        if self.is_sparse:
+            return self._sparse_mask(density, threshold)
+
+        strength = self.weights.abs()
+        if threshold is not None:
             return strength > threshold
         if density is None:
             return self.weights != 0
 
-        density = check_probability(density, "density", allow_zero=False)
         n = self.num_nodes
         k = min(round(density * n * n), self.num_edges)
         # A stable sort keeps equal strengths in row-major order, so ties resolve the same way on
@@ -218,6 +297,24 @@ class Connectome:
         keep = torch.zeros(n * n, dtype=torch.bool, device=self.weights.device)
         keep[order[:k]] = True
         return keep.view(n, n)
+
+    def _sparse_mask(self, density: float | None, threshold: float | None) -> Tensor:
+        rows, cols, values = self.edges()
+        strength = values.abs()
+        if threshold is not None:
+            keep = strength > threshold
+        elif density is not None:
+            n = self.num_nodes
+            k = min(round(density * n * n), self.num_edges)
+            # Edges are in row-major order, so a stable sort breaks ties as the dense mask does.
+            order = torch.argsort(strength, descending=True, stable=True)
+            keep = torch.zeros_like(strength, dtype=torch.bool)
+            keep[order[:k]] = True
+        else:
+            keep = torch.ones_like(strength, dtype=torch.bool)
+        indices = torch.stack([rows[keep], cols[keep]])
+        flags = torch.ones(indices.shape[1], dtype=torch.bool, device=indices.device)
+        return _sparse(indices, flags, self.num_nodes)
 
     # ------------------------------------------------------------------ conversion
 
@@ -230,8 +327,11 @@ class Connectome:
 
         Returns:
             ``Data`` with ``edge_index`` ``(2, E)`` (int64), ``edge_weight`` ``(E,)``,
-            ``num_nodes`` ``N``, ``pos`` ``(N, d)`` when ``coords`` exist and ``edge_attr``
-            ``(E, 1)`` holding the distance of each edge when :attr:`distances` is not ``None``.
+            ``num_nodes`` ``N``, ``pos`` ``(N, d)`` when ``coords`` exist, ``edge_attr``
+            ``(E, 1)`` holding the distance of each edge when there are distances or
+            coordinates (:meth:`edge_distances`), and each entry of ``edge_attrs``, reordered to
+            the PyG edge order, under ``edge_<name>`` (or ``<name>`` if it starts with
+            ``edge_``, e.g. ``edge_type``).
         """
         try:
             from torch_geometric.data import Data
@@ -240,19 +340,26 @@ class Connectome:
                 "Connectome.to_pyg requires torch_geometric (pip install torch-geometric)"
             ) from err
 
-        # Nonzero entries of weights.T in row-major order are (source, target) pairs already
-        # sorted by source.
-        source, target = (self.weights.mT != 0).nonzero(as_tuple=True)
+        # Edge order is (target, source) row-major; PyG's is sorted by source, then target.
+        rows, cols, values = self.edges()
+        order = torch.argsort(cols * self.num_nodes + rows)
         fields: dict[str, Any] = {
-            "edge_index": torch.stack([source, target]),
-            "edge_weight": self.weights[target, source],
+            "edge_index": torch.stack([cols[order], rows[order]]),
+            "edge_weight": values[order],
             "num_nodes": self.num_nodes,
         }
         if self.coords is not None:
             fields["pos"] = self.coords
-        dist = self.distances
+        dist = self.edge_distances()
         if dist is not None:
-            fields["edge_attr"] = dist[target, source].unsqueeze(-1)
+            fields["edge_attr"] = dist[order].unsqueeze(-1)
+        for name, value in self.edge_attrs.items():
+            key = name if name.startswith("edge_") else f"edge_{name}"
+            if key in fields:
+                raise ValueError(
+                    f"edge_attrs[{name!r}]: its PyG name {key!r} clashes with a field to_pyg writes"
+                )
+            fields[key] = value[order]
         return Data(**fields)
 
     def to(self, target: torch.device | str | torch.dtype) -> Connectome:
@@ -260,7 +367,8 @@ class Connectome:
 
         Args:
             target: a device (all tensors move), or ``torch.float32`` / ``torch.float64`` (the
-                weights, distances and coordinates are cast; ``node_attrs`` keep their dtype).
+                weights, distances and coordinates are cast; ``node_attrs`` and ``edge_attrs``
+                keep their dtype).
         """
         if isinstance(target, torch.dtype):
             if target not in (torch.float32, torch.float64):
@@ -270,6 +378,7 @@ class Connectome:
                 return t.to(target)
 
             attrs = dict(self.node_attrs)
+            edge_attrs = dict(self.edge_attrs)
         else:
             device = torch.device(target)
 
@@ -277,6 +386,7 @@ class Connectome:
                 return t.to(device)
 
             attrs = {name: move(value) for name, value in self.node_attrs.items()}
+            edge_attrs = {name: move(value) for name, value in self.edge_attrs.items()}
         return type(self)(
             move(self.weights),
             distances=None if self._distances is None else move(self._distances),
@@ -284,6 +394,7 @@ class Connectome:
             labels=self.labels,
             node_attrs=attrs,
             meta=self.meta,
+            edge_attrs=edge_attrs,
         )
 
     # ------------------------------------------------------------------ files
@@ -291,15 +402,23 @@ class Connectome:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the connectome to a ``.npz`` file, atomically.
 
-        The archive holds ``weights`` and, when present, ``distances`` (only given ones, not those
-        computed from ``coords``), ``coords``, ``labels`` (a string array), one
-        ``node_attr.<name>`` array per node attribute and ``meta`` (a JSON string). The file is
+        The archive holds ``weights`` (sparse weights as ``weights_indices`` ``(2, E)``,
+        ``weights_values`` ``(E,)`` and ``weights_shape`` instead) and, when present,
+        ``distances`` (only given ones, not those computed from ``coords``), ``coords``,
+        ``labels`` (a string array), one ``node_attr.<name>`` array per node attribute, one
+        ``edge_attr.<name>`` array per edge attribute and ``meta`` (a JSON string). The file is
         first written under a temporary name in the same directory and then renamed over
         ``path``, so readers never see a half-written file. ``path`` is used as given; no
         ``.npz`` suffix is added.
         """
         path = Path(path)
-        arrays: dict[str, np.ndarray] = {"weights": _to_numpy(self.weights)}
+        arrays: dict[str, np.ndarray] = {}
+        if self.is_sparse:
+            arrays["weights_indices"] = _to_numpy(self.weights.indices())
+            arrays["weights_values"] = _to_numpy(self.weights.values())
+            arrays["weights_shape"] = np.array(self.weights.shape, dtype=np.int64)
+        else:
+            arrays["weights"] = _to_numpy(self.weights)
         if self._distances is not None:
             arrays["distances"] = _to_numpy(self._distances)
         if self.coords is not None:
@@ -308,6 +427,8 @@ class Connectome:
             arrays["labels"] = np.array(self.labels, dtype=np.str_)
         for name, value in self.node_attrs.items():
             arrays[_NODE_ATTR_PREFIX + name] = _to_numpy(value)
+        for name, value in self.edge_attrs.items():
+            arrays[_EDGE_ATTR_PREFIX + name] = _to_numpy(value)
         arrays["meta"] = np.array(json.dumps(self.meta))
 
         with atomic_write(path) as handle:
@@ -324,9 +445,22 @@ class Connectome:
             raise ValueError(f"path: expected a .npz archive written by Connectome.save, got {path!s}")
         with archive:
             keys = list(archive.files)
-            if "weights" not in keys:
-                raise ValueError(f"path: expected a 'weights' array in {path!s}, found keys {keys}")
-            weights = torch.from_numpy(archive["weights"])
+            sparse_keys = ("weights_indices", "weights_values", "weights_shape")
+            if "weights" in keys:
+                weights = torch.from_numpy(archive["weights"])
+            elif all(key in keys for key in sparse_keys):
+                shape = tuple(int(s) for s in archive["weights_shape"])
+                weights = torch.sparse_coo_tensor(
+                    torch.from_numpy(archive["weights_indices"]).long(),
+                    torch.from_numpy(archive["weights_values"]),
+                    shape,
+                    check_invariants=True,
+                )
+            else:
+                raise ValueError(
+                    f"path: expected a 'weights' array (or weights_indices / weights_values / "
+                    f"weights_shape) in {path!s}, found keys {keys}"
+                )
             distances = torch.from_numpy(archive["distances"]) if "distances" in keys else None
             coords = torch.from_numpy(archive["coords"]) if "coords" in keys else None
             labels = archive["labels"].tolist() if "labels" in keys else None
@@ -335,15 +469,28 @@ class Connectome:
                 for key in keys
                 if key.startswith(_NODE_ATTR_PREFIX)
             }
+            edge_attrs = {
+                key[len(_EDGE_ATTR_PREFIX) :]: torch.from_numpy(archive[key])
+                for key in keys
+                if key.startswith(_EDGE_ATTR_PREFIX)
+            }
             meta = json.loads(archive["meta"].item()) if "meta" in keys else None
         return cls(
-            weights, distances=distances, coords=coords, labels=labels, node_attrs=node_attrs, meta=meta
+            weights,
+            distances=distances,
+            coords=coords,
+            labels=labels,
+            node_attrs=node_attrs,
+            meta=meta,
+            edge_attrs=edge_attrs,
         )
 
     # ------------------------------------------------------------------ display
 
     def __repr__(self) -> str:
         parts = [f"num_nodes={self.num_nodes}", f"num_edges={self.num_edges}", f"density={self.density:.4g}"]
+        if self.is_sparse:
+            parts.append("sparse")
         if self._distances is not None:
             parts.append("distances")
         if self.coords is not None:
@@ -352,6 +499,8 @@ class Connectome:
             parts.append("labels")
         if self.node_attrs:
             parts.append(f"node_attrs=[{', '.join(self.node_attrs)}]")
+        if self.edge_attrs:
+            parts.append(f"edge_attrs=[{', '.join(self.edge_attrs)}]")
         if self.meta:
             parts.append(f"meta=[{', '.join(self.meta)}]")
         return f"{type(self).__name__}({', '.join(parts)})"
@@ -361,7 +510,9 @@ class Connectome:
 
 
 def _to_weights(weights: Any) -> Tensor:
-    w = _dense(as_tensor(weights, "weights"))
+    w = as_tensor(weights, "weights")
+    if w.layout != torch.strided:
+        return _to_sparse_weights(w)
     if w.is_complex():
         raise TypeError(f"weights: expected real numbers, got {describe(w)}")
     if w.dim() != 2 or w.shape[0] != w.shape[1] or w.shape[0] == 0:
@@ -369,6 +520,34 @@ def _to_weights(weights: Any) -> Tensor:
     w = w.detach().to(torch.float64 if w.dtype == torch.float64 else torch.float32)
     check_finite(w, "weights")
     return w
+
+
+def _to_sparse_weights(w: Tensor) -> Tensor:
+    if w.layout != torch.sparse_coo:
+        try:
+            w = w.to_sparse_coo()
+        except (RuntimeError, TypeError) as err:
+            raise TypeError(f"weights: expected a dense or sparse COO tensor, got layout {w.layout}") from err
+    if w.is_complex():
+        raise TypeError(f"weights: expected real numbers, got {describe(w)}")
+    if w.sparse_dim() != 2 or w.dense_dim() != 0 or w.shape[0] != w.shape[1] or w.shape[0] == 0:
+        raise ValueError(
+            f"weights: expected a square (N, N) sparse matrix with N >= 1 (2 sparse dims, no dense "
+            f"dims), got shape {tuple(w.shape)}"
+        )
+    w = w.detach().coalesce()
+    values = w.values().to(torch.float64 if w.dtype == torch.float64 else torch.float32)
+    check_finite(values, "weights")
+    indices = w.indices()
+    nonzero = values != 0
+    if not bool(nonzero.all()):  # explicit zeros are no connections
+        indices, values = indices[:, nonzero], values[nonzero]
+    return _sparse(indices, values, int(w.shape[0]))
+
+
+def _sparse(indices: Tensor, values: Tensor, n: int) -> Tensor:
+    """A coalesced ``(n, n)`` COO tensor from indices already unique and in row-major order."""
+    return torch.sparse_coo_tensor(indices, values, (n, n), is_coalesced=True, check_invariants=False)
 
 
 def _as_float(value: Any, name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -418,6 +597,29 @@ def _to_node_attrs(node_attrs: Any, n: int, device: torch.device) -> dict[str, T
         t = _dense(as_tensor(value, name)).detach().to(device)
         if t.dim() == 0 or t.shape[0] != n:
             raise ValueError(f"{name}: expected shape ({n}, ...) (one entry per node), got {tuple(t.shape)}")
+        check_finite(t, name)
+        out[key] = t
+    return out
+
+
+def _to_edge_attrs(edge_attrs: Any, num_edges: int, device: torch.device) -> dict[str, Tensor]:
+    if edge_attrs is None:
+        return {}
+    if not isinstance(edge_attrs, Mapping):
+        raise TypeError(
+            f"edge_attrs: expected a dict of name -> length-{num_edges} array, got {describe(edge_attrs)}"
+        )
+    out: dict[str, Tensor] = {}
+    for key, value in edge_attrs.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"edge_attrs: expected non-empty string keys, got {describe(key)}")
+        name = f"edge_attrs[{key!r}]"
+        t = _dense(as_tensor(value, name)).detach().to(device)
+        if t.dim() not in (1, 2) or t.shape[0] != num_edges:
+            raise ValueError(
+                f"{name}: expected shape ({num_edges},) or ({num_edges}, k), one entry per connection "
+                f"in edge order (num_edges = {num_edges}), got {tuple(t.shape)}"
+            )
         check_finite(t, name)
         out[key] = t
     return out

@@ -20,6 +20,14 @@ YAML configs.
                        divided by their count + 1, so in (0, 1) (ties get their mean rank).
 ``remove_self_loops``  zero diagonal.
 =====================  ========================================================================
+
+Every transform also works on sparse connectomes (:attr:`Connectome.is_sparse`) without
+densifying them: it acts on the stored nonzero values (all of the above map 0 to 0, and
+``symmetrise`` adds the sparse transpose). Per-edge attributes (``edge_attrs``) follow the
+connections that remain when a transform only changes values or drops connections (``log1p``,
+``normalise``, ``threshold``, ``binarise``, ``pass_to_ranks``, ``remove_self_loops``); when it
+creates new connections (``symmetrise``) there is no value for them and ``edge_attrs`` are
+dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.connectome import Connectome, _sparse
 
 __all__ = [
     "TRANSFORMS",
@@ -50,20 +58,49 @@ __all__ = [
 def _replace_weights(connectome: Connectome, weights: Tensor, record: str) -> Connectome:
     meta = dict(connectome.meta)
     meta["transforms"] = [*meta.get("transforms", []), record]
-    return Connectome(
+    result = Connectome(
         weights,
-        distances=connectome.distances if connectome._distances is not None else None,
+        distances=connectome._distances,
         coords=connectome.coords,
         labels=connectome.labels,
         node_attrs=connectome.node_attrs,
         meta=meta,
     )
+    result.edge_attrs = _carried_edge_attrs(connectome, result)
+    return result
+
+
+def _carried_edge_attrs(before: Connectome, after: Connectome) -> dict[str, Tensor]:
+    """``before.edge_attrs`` restricted to the connections of ``after`` if those are a subset of
+    the old ones (both in edge order), else empty (new connections have no attribute values)."""
+    if not before.edge_attrs:
+        return {}
+    n = before.num_nodes
+    old_rows, old_cols, _ = before.edges()
+    new_rows, new_cols, _ = after.edges()
+    old_keys, new_keys = old_rows * n + old_cols, new_rows * n + new_cols  # increasing in edge order
+    if new_keys.numel() and not old_keys.numel():
+        return {}
+    position = torch.searchsorted(old_keys, new_keys).clamp_max(max(old_keys.numel() - 1, 0))
+    if new_keys.numel() and not bool((old_keys[position] == new_keys).all()):
+        return {}
+    return {name: value[position] for name, value in before.edge_attrs.items()}
+
+
+def _sparse_like(connectome: Connectome, values: Tensor, keep: Tensor | None = None) -> Tensor:
+    """Sparse weights with the connectome's connections (those where ``keep``) and new values."""
+    rows, cols, _ = connectome.edges()
+    indices = torch.stack([rows, cols])
+    if keep is not None:
+        indices, values = indices[:, keep], values[keep]
+    return _sparse(indices, values, connectome.num_nodes)
 
 
 def _check_nonnegative(connectome: Connectome, name: str) -> None:
-    if bool((connectome.weights < 0).any()):
+    w = connectome.weights.values() if connectome.is_sparse else connectome.weights
+    if w.numel() and bool((w < 0).any()):
         raise ValueError(
-            f"{name}: expected non-negative weights, got a minimum of {float(connectome.weights.min()):.4g}"
+            f"{name}: expected non-negative weights, got a minimum of {float(w.min()):.4g}"
             f"{_subject(connectome)}"
         )
 
@@ -78,6 +115,9 @@ class Log1p:
 
     def __call__(self, connectome: Connectome) -> Connectome:
         _check_nonnegative(connectome, "log1p")
+        if connectome.is_sparse:
+            values = torch.log1p(connectome.weights.values())
+            return _replace_weights(connectome, _sparse_like(connectome, values), "log1p")
         return _replace_weights(connectome, torch.log1p(connectome.weights), "log1p")
 
     def __repr__(self) -> str:
@@ -96,6 +136,8 @@ class Normalise:
         self.mode = mode
 
     def __call__(self, connectome: Connectome) -> Connectome:
+        if connectome.is_sparse:
+            return self._sparse(connectome)
         w = connectome.weights
         if self.mode == "max":
             scale = w.abs().max().clamp_min(torch.finfo(w.dtype).tiny)
@@ -114,6 +156,28 @@ class Normalise:
             scale = waytotal
         return _replace_weights(connectome, w / scale, f"normalise:{self.mode}")
 
+    def _sparse(self, connectome: Connectome) -> Connectome:
+        rows, _, values = connectome.edges()
+        n = connectome.num_nodes
+        if self.mode == "max":
+            largest = values.abs().max() if values.numel() else values.new_zeros(())
+            scale = largest.clamp_min(torch.finfo(values.dtype).tiny)
+        elif self.mode == "row_sum":
+            row_sums = values.new_zeros(n).index_add_(0, rows, values.abs())
+            scale = torch.where(row_sums > 0, row_sums, torch.ones_like(row_sums))[rows]
+        else:
+            if "waytotal" not in connectome.node_attrs:
+                raise ValueError(
+                    "normalise:waytotal: expected node_attrs['waytotal'] (streamlines per seed region), "
+                    f"got node attributes {sorted(connectome.node_attrs)}{_subject(connectome)}"
+                )
+            waytotal = connectome.node_attrs["waytotal"].to(values.dtype).reshape(-1)
+            if bool((waytotal <= 0).any()):
+                raise ValueError(f"normalise:waytotal: expected positive waytotals{_subject(connectome)}")
+            scale = waytotal[rows]
+        weights = _sparse_like(connectome, values / scale)
+        return _replace_weights(connectome, weights, f"normalise:{self.mode}")
+
     def __repr__(self) -> str:
         return f"Normalise({self.mode!r})"
 
@@ -128,6 +192,16 @@ class ThresholdDensity:
         self.density = float(density)
 
     def __call__(self, connectome: Connectome) -> Connectome:
+        if connectome.is_sparse:
+            values = connectome.weights.values()
+            strength = values.abs()
+            n = connectome.num_nodes
+            k = min(round(self.density * n * n), strength.numel())
+            keep = (
+                strength >= strength.topk(k).values[-1] if k else torch.zeros_like(strength, dtype=torch.bool)
+            )
+            weights = _sparse_like(connectome, values, keep)
+            return _replace_weights(connectome, weights, f"threshold:{self.density:g}")
         w = connectome.weights
         strength = w.abs().flatten()
         k = min(round(self.density * strength.numel()), int((strength > 0).sum()))
@@ -146,6 +220,9 @@ class Binarise:
 
     def __call__(self, connectome: Connectome) -> Connectome:
         w = connectome.weights
+        if connectome.is_sparse:
+            weights = _sparse_like(connectome, torch.ones_like(w.values()))
+            return _replace_weights(connectome, weights, "binarise")
         return _replace_weights(connectome, (w != 0).to(w.dtype), "binarise")
 
     def __repr__(self) -> str:
@@ -157,6 +234,8 @@ class Symmetrise:
 
     def __call__(self, connectome: Connectome) -> Connectome:
         w = connectome.weights
+        if connectome.is_sparse:  # sparse sum, coalesced; cancelling entries are dropped
+            return _replace_weights(connectome, ((w + w.t()) / 2).coalesce(), "symmetrise")
         return _replace_weights(connectome, (w + w.T) / 2, "symmetrise")
 
     def __repr__(self) -> str:
@@ -169,6 +248,11 @@ class PassToRanks:
     def __call__(self, connectome: Connectome) -> Connectome:
         _check_nonnegative(connectome, "pass_to_ranks")
         w = connectome.weights
+        if connectome.is_sparse:
+            values = w.values()
+            ranks = rankdata(values.cpu().double().numpy()) / (values.numel() + 1) if values.numel() else []
+            ranked_values = torch.as_tensor(ranks, dtype=values.dtype, device=values.device)
+            return _replace_weights(connectome, _sparse_like(connectome, ranked_values), "pass_to_ranks")
         nonzero = w != 0
         ranked = torch.zeros_like(w)
         values = w[nonzero].cpu().double().numpy()
@@ -185,6 +269,10 @@ class RemoveSelfLoops:
     """Zero the diagonal."""
 
     def __call__(self, connectome: Connectome) -> Connectome:
+        if connectome.is_sparse:
+            rows, cols, values = connectome.edges()
+            weights = _sparse_like(connectome, values, rows != cols)
+            return _replace_weights(connectome, weights, "remove_self_loops")
         w = connectome.weights.clone()
         w.fill_diagonal_(0)
         return _replace_weights(connectome, w, "remove_self_loops")
