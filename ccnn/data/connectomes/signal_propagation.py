@@ -150,7 +150,7 @@ def load_signal_propagation_atlas(
 
     Example:
         >>> atlas = load_signal_propagation_atlas("wt")  # doctest: +SKIP
-        >>> atlas
+        >>> atlas  # doctest: +SKIP
         SignalPropagationAtlas(strain='wt', neurons=300, tested_pairs=23902, connected_pairs=1151)
     """
     import h5py  # only this loader needs it

@@ -177,9 +177,13 @@ class SignalPropagationPredictor:
         seed: the boosting's random state.
 
     Example:
-        >>> features, _ = propagation_features(chemical, gap)  # doctest: +SKIP
-        >>> model = SignalPropagationPredictor().fit(features, train_pairs, train_labels)
-        >>> scores = model.predict(features, test_pairs)  # P(q < 0.05) per pair
+        >>> chemical = (torch.rand(30, 30, generator=torch.Generator().manual_seed(0)) < 0.2).double()
+        >>> features, names = propagation_features(chemical)
+        >>> pairs = torch.cartesian_prod(torch.arange(30), torch.arange(30)).T  # (2, 900)
+        >>> labels = chemical[pairs[0], pairs[1]] > 0  # here: connected where a synapse is
+        >>> model = SignalPropagationPredictor("logistic").fit(features, pairs, labels)
+        >>> model.predict(features, pairs[:, :3]).shape  # P(connected) per pair
+        torch.Size([3])
     """
 
     def __init__(self, classifier: str = "boosting", seed: int = 0) -> None:
