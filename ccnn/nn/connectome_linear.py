@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ccnn._validation import as_tensor, check_finite, check_shape, describe
+from ccnn.nn._connectome_mask import parse_mask, parse_share_by, parse_sign
 from ccnn.nn._csr import CSRLinearFunction, CSRStructure, csr_structure
 from ccnn.nn._masked_dense import MaskedLinearFunction
 
@@ -71,16 +71,26 @@ class ConnectomeLinear(nn.Module):
     Args:
         in_features: number of input (presynaptic) units.
         out_features: number of output (postsynaptic) units.
-        mask: (out_features, in_features) bool or weighted tensor / array, or a
-            :class:`ccnn.data.Connectome` (its ``weights``; its ``coords`` become the unit
-            positions of a square layer).
+        mask: (out_features, in_features) bool or weighted tensor / array, a torch sparse
+            tensor (never densified on the sparse backend), or a :class:`ccnn.data.Connectome`,
+            dense or sparse (its ``weights``; its ``coords`` become the unit positions of a
+            square layer).
         mode: ``"hard"``, ``"soft"`` or ``"init"``.
         sign: optional ±1 per input unit (in_features,) or per connection
-            (out_features, in_features).
+            (out_features, in_features), dense or sparse.
         bias: learn an additive bias.
         backend: ``"auto"``, ``"dense"`` or ``"sparse"``.
         off_mask_scale: factor applied to out-of-mask weights in ``"soft"`` mode.
         weighted_init: let a weighted mask scale the initialisation.
+        share_by: optional connection types that share one weight (flyvis' parameter tying,
+            Lappalainen et al. 2024): a ``(num_connections,)`` integer vector in the mask's
+            row-major connection order, or an ``(out_features, in_features)`` dense or sparse
+            integer matrix read at the connections. The layer then learns one strength
+            :math:`\theta_t` per type, :math:`W_{ij} = \theta_{t(ij)} \, s_{ij}` with
+            :math:`s_{ij}` the weighted mask's entry (e.g. a synapse count) or 1, and with a
+            sign :math:`\sigma_{ij} |\theta_{t(ij)}| s_{ij}`; the gradient of :math:`\theta_t`
+            sums over the type's connections. Needs ``mode="hard"`` and the sparse backend
+            (``"auto"`` picks it); :attr:`shared_types` lists the type labels in parameter order.
 
     Shapes:
         input (\*, in_features) → output (\*, out_features).
@@ -104,6 +114,7 @@ class ConnectomeLinear(nn.Module):
         backend: Backend = "auto",
         off_mask_scale: float = 0.1,
         weighted_init: bool = True,
+        share_by: Any = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -123,39 +134,66 @@ class ConnectomeLinear(nn.Module):
         self.off_mask_scale = float(off_mask_scale)
         factory = {"device": device, "dtype": dtype}
 
-        connected, strength, coords = _parse_mask(mask, out_features, in_features)
-        self.num_connections = int(connected.sum())
-        self.backend = _choose_backend(backend, mode, self.density, out_features * in_features)
-        sign = _parse_sign(sign, out_features, in_features)  # (in,) or (out, in), or None
+        edges = parse_mask(mask, out_features, in_features)
+        coords = edges.coords
+        self.num_connections = int(edges.rows.numel())
+        if share_by is not None and backend == "dense":
+            raise ValueError("backend: share_by ties weights on the sparse backend; use 'sparse' or 'auto'")
+        if share_by is not None and mode != "hard":
+            raise ValueError(f"mode: share_by needs mode='hard', got mode={mode!r}")
+        chosen = "sparse" if share_by is not None and backend == "auto" else backend
+        self.backend = _choose_backend(chosen, mode, self.density, out_features * in_features)
+        sign, sign_per_input = parse_sign(sign, edges)  # (in,) per input, (E,) per connection, or None
 
-        if strength is not None and weighted_init:
+        strength = edges.strength
+        if share_by is not None:
+            pass  # W = θ_type · s: the weighted mask's own entries (e.g. synapse counts)
+        elif strength is not None and weighted_init:
             # Per-row RMS normalisation keeps each unit's input variance (see docstring).
-            row_ms = strength.pow(2).sum(1, keepdim=True) / connected.sum(1, keepdim=True).clamp(min=1)
-            strength = strength / row_ms.sqrt().clamp(min=torch.finfo(strength.dtype).tiny)
+            in_degree = torch.bincount(edges.rows, minlength=out_features).clamp(min=1)
+            row_ms = torch.zeros(out_features, dtype=strength.dtype)
+            row_ms.index_add_(0, edges.rows, strength.pow(2))
+            row_rms = (row_ms / in_degree).sqrt().clamp(min=torch.finfo(strength.dtype).tiny)
+            strength = strength / row_rms[edges.rows]
         else:
             strength = None
 
         if self.backend == "dense":
             self.raw_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
-            # A copy: permuting or pruning this layer must not edit the caller's mask tensor.
-            self.register_buffer("connectivity", connected.to(device).clone())
+            self.register_buffer("connectivity", edges.dense_connected().to(device))
+            if sign is not None and not sign_per_input:
+                dense_sign = torch.ones(out_features, in_features)
+                dense_sign[edges.rows, edges.cols] = sign
+                sign = dense_sign
             # A per-input sign stays a vector: it broadcasts over rows and costs in_features floats.
             self.register_buffer("sign", None if sign is None else sign.to(**factory))
             self.register_buffer("_multiplier", None, persistent=False)
             self._sync_multiplier()
+            if strength is not None:
+                dense_strength = torch.zeros(out_features, in_features, dtype=strength.dtype)
+                dense_strength[edges.rows, edges.cols] = strength
+                strength = dense_strength
             init_scale = None if strength is None else strength.to(**factory)
+            self.register_buffer("edge_type", None)
+            self.register_buffer("shared_types", None)
         else:
-            rows, cols = connected.nonzero(as_tuple=True)
-            self.raw_values = nn.Parameter(torch.empty(rows.numel(), **factory))
+            rows, cols = edges.rows, edges.cols
+            if share_by is None:
+                edge_type = shared_types = None
+                self.raw_values = nn.Parameter(torch.empty(rows.numel(), **factory))
+            else:
+                edge_type, shared_types = parse_share_by(share_by, edges)
+                self.raw_values = nn.Parameter(torch.empty(shared_types.numel(), **factory))
+            self.register_buffer("edge_type", None if edge_type is None else edge_type.to(device))
+            self.register_buffer("shared_types", None if shared_types is None else shared_types.to(device))
             self.register_buffer("rows", rows.to(device))
             structure = csr_structure(rows, cols, (out_features, in_features))
             for name in _SPARSE_BUFFERS:
                 self.register_buffer(name, getattr(structure, name).to(device))
-            edge_sign = (
-                None if sign is None else sign.expand(out_features, in_features)[rows, cols].to(**factory)
-            )
-            self.register_buffer("sign", edge_sign)
-            init_scale = None if strength is None else strength[rows, cols].to(**factory)
+            if sign is not None and sign_per_input:
+                sign = sign[cols]
+            self.register_buffer("sign", None if sign is None else sign.to(**factory))
+            init_scale = None if strength is None else strength.to(**factory)
         self.register_buffer("_init_scale", init_scale, persistent=False)
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, **factory))
@@ -217,9 +255,20 @@ class ConnectomeLinear(nn.Module):
                 weight = torch.rand_like(self.raw_weight).mul_(2).sub_(1).mul_(bound[:, None])
                 if self.mode != "soft":
                     weight.mul_(self.connectivity)
+            elif self.edge_type is not None:
+                # One strength per type: the mean bound of its connections, over their RMS entry s.
+                count = torch.bincount(self.edge_type, minlength=len(self.raw_values)).clamp(min=1)
+                type_bound = torch.zeros_like(self.raw_values).index_add_(0, self.edge_type, bound[self.rows])
+                if self._init_scale is not None:
+                    mean_square = torch.zeros_like(self.raw_values).index_add_(
+                        0, self.edge_type, self._init_scale.pow(2)
+                    )
+                    type_bound /= (mean_square / count).sqrt().clamp(min=torch.finfo(type_bound.dtype).tiny)
+                type_bound /= count
+                weight = torch.rand_like(self.raw_values).mul_(2).sub_(1).mul_(type_bound)
             else:
                 weight = torch.rand_like(self.raw_values).mul_(2).sub_(1).mul_(bound[self.rows])
-            if self._init_scale is not None:
+            if self._init_scale is not None and self.edge_type is None:
                 weight.mul_(self._init_scale)
             self._param.copy_(weight)
             if self.bias is not None:
@@ -234,7 +283,12 @@ class ConnectomeLinear(nn.Module):
 
     def _effective_values(self) -> Tensor:
         """Sparse backend: effective weight of each connection, (nnz,)."""
-        return self._signed(self.raw_values)
+        if self.edge_type is None:
+            return self._signed(self.raw_values)
+        shared = self.raw_values.index_select(0, self.edge_type)  # backward sums per type
+        if self._init_scale is not None:
+            shared = shared * self._init_scale
+        return self._signed(shared)
 
     def _effective_dense(self) -> Tensor:
         """Dense backend: effective weight matrix, (out_features, in_features)."""
@@ -345,11 +399,14 @@ class ConnectomeLinear(nn.Module):
         if not isinstance(rows, Tensor) or not isinstance(col, Tensor) or rows.shape == self.rows.shape:
             return
         device = self.rows.device
-        if self._init_scale is not None:
-            self._init_scale = self._strength_matrix()[rows.to(device), col.to(device)]
-        self.raw_values.data = self.raw_values.data.new_empty(rows.shape)
-        self.raw_values.grad = None
-        for name in (*_SPARSE_BUFFERS, "rows", "sign"):
+        if self._init_scale is not None:  # matched by (row, column), without a dense matrix
+            keys = self.rows * self.in_features + self.col
+            wanted = rows.to(device) * self.in_features + col.to(device)
+            self._init_scale = self._init_scale[torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)]
+        if self.edge_type is None:  # shared strengths keep their size: one per type
+            self.raw_values.data = self.raw_values.data.new_empty(rows.shape)
+            self.raw_values.grad = None
+        for name in (*_SPARSE_BUFFERS, "rows", "sign", "edge_type"):
             if getattr(self, name) is not None and isinstance(state_dict.get(prefix + name), Tensor):
                 setattr(self, name, getattr(self, name).new_empty(state_dict[prefix + name].shape))
 
@@ -398,8 +455,9 @@ class ConnectomeLinear(nn.Module):
         else:
             cols = inverse[cols]
         order = torch.argsort(rows * self.in_features + cols)
-        reorder_parameter(self.raw_values, order, 0, optimizer)
-        for name in ("sign", "_init_scale"):
+        if self.edge_type is None:  # shared strengths belong to types, not to connections
+            reorder_parameter(self.raw_values, order, 0, optimizer)
+        for name in ("sign", "_init_scale", "edge_type"):
             buf = getattr(self, name)
             if buf is not None:
                 buf.copy_(buf[order])
@@ -494,6 +552,18 @@ class ConnectomeLinear(nn.Module):
             self._sync_multiplier()
             return count
         keep = (~remove[self.rows, self.col]).nonzero().squeeze(1)
+        for name in ("sign", "_init_scale", "edge_type"):
+            buf = getattr(self, name)
+            if buf is not None:
+                setattr(self, name, buf[keep])
+        rows, cols = self.rows[keep], self.col[keep]
+        structure = csr_structure(rows, cols, self.mask_shape)
+        self.rows = rows
+        for name in _SPARSE_BUFFERS:
+            setattr(self, name, getattr(structure, name))
+        self.num_connections = int(rows.numel())
+        if self.edge_type is not None:  # the shared strengths stay: a type may lose connections
+            return count
         for opt in optimizers:
             state = opt.state.get(param, {})
             for key, value in state.items():
@@ -504,16 +574,6 @@ class ConnectomeLinear(nn.Module):
         param.data = param.data[keep]
         if grad is not None:
             param.grad = grad[keep]
-        for name in ("sign", "_init_scale"):
-            buf = getattr(self, name)
-            if buf is not None:
-                setattr(self, name, buf[keep])
-        rows, cols = self.rows[keep], self.col[keep]
-        structure = csr_structure(rows, cols, self.mask_shape)
-        self.rows = rows
-        for name in _SPARSE_BUFFERS:
-            setattr(self, name, getattr(structure, name))
-        self.num_connections = int(rows.numel())
         return count
 
     def sign_matrix(self) -> Tensor | None:
@@ -529,6 +589,8 @@ class ConnectomeLinear(nn.Module):
     @torch.no_grad()
     def to_backend(self, backend: Literal["dense", "sparse"]) -> ConnectomeLinear:
         """A new layer with the other storage and the same mask, signs, weights and bias."""
+        if self.edge_type is not None:
+            raise ValueError("backend: a layer with share_by exists on the sparse backend only")
         mask = self.mask if self._init_scale is None else self._strength_matrix()
         other = ConnectomeLinear(
             self.in_features, self.out_features, mask, mode=self.mode, sign=self.sign_matrix(),
@@ -567,8 +629,11 @@ class ConnectomeLinear(nn.Module):
         ]
         if self.mode == "soft":
             parts.append(f"off_mask_scale={self.off_mask_scale:g}")
+        if self.edge_type is not None:
+            parts.append(f"shared_by={len(self.raw_values)} types")
         if self.sign is not None:
-            excitatory = self.sign_matrix()[self.mask] > 0
+            per_connection = self.sign if self.backend == "sparse" else self.sign_matrix()[self.mask]
+            excitatory = per_connection > 0
             parts.append(f"dale=excitatory {float(excitatory.float().mean()):.0%} of connections")
         if self.has_positions:
             parts.append(f"positions={self.in_positions.shape[1]}d")
@@ -599,44 +664,6 @@ def _as_optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     if not isinstance(items, Sequence) or not all(isinstance(o, torch.optim.Optimizer) for o in items):
         raise TypeError(f"optimizer: expected a torch optimizer or a list of them, got {describe(optimizer)}")
     return list(items)
-
-
-def _parse_mask(mask: Any, n_out: int, n_in: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Return (bool connectivity, float strength or None, coords or None) on the CPU."""
-    coords = None
-    if not isinstance(mask, Tensor | np.ndarray | list | tuple) and hasattr(mask, "weights"):
-        coords = getattr(mask, "coords", None)  # a ccnn.data.Connectome, by duck typing
-        mask = mask.weights
-    tensor = as_tensor(mask, "mask").detach().cpu()
-    check_shape(tensor, (n_out, n_in), "mask", meaning="(out_features, in_features)")
-    if tensor.dtype == torch.bool:
-        connected, strength = tensor, None
-    else:
-        tensor = tensor.double() if tensor.dtype == torch.float64 else tensor.float()
-        check_finite(tensor, "mask")
-        connected = tensor != 0
-        binary = bool(((tensor == 0) | (tensor == 1)).all())
-        strength = None if binary else tensor.abs()
-    if not bool(connected.any()):
-        raise ValueError(f"mask: expected at least one connection, got an all-zero ({n_out}, {n_in}) mask")
-    return connected, strength, coords
-
-
-def _parse_sign(sign: Any, n_out: int, n_in: int) -> Tensor | None:
-    """Validate a ±1 sign vector (n_in,) or matrix (n_out, n_in); return it as float, same shape."""
-    if sign is None:
-        return None
-    tensor = as_tensor(sign, "sign").detach().cpu()
-    if tensor.dim() == 1:
-        check_shape(tensor, (n_in,), "sign", meaning="(in_features,) or (out_features, in_features)")
-    else:
-        check_shape(tensor, (n_out, n_in), "sign", meaning="(out_features, in_features) or (in_features,)")
-    valid = (tensor == 1) | (tensor == -1)
-    if not bool(valid.all()):
-        bad = tensor[~valid].unique()[:5].tolist()
-        raise ValueError(f"sign: expected entries in {{-1, +1}}, got other values {bad}")
-    # A fresh contiguous copy: the buffer must not alias the caller's (possibly expanded) tensor.
-    return tensor.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
 
 
 def _choose_backend(backend: str, mode: str, density: float, size: int) -> str:

@@ -45,7 +45,9 @@ class ConnectomeRNNCell(nn.Module):
             or any callable.
         tau: time constant of the units (same unit as ``dt``).
         dt: integration step; ``alpha = dt / tau`` must lie in (0, 1].
-        mode, sign, backend: passed to the recurrent :class:`ConnectomeLinear`.
+        mode, sign, backend, share_by: passed to the recurrent :class:`ConnectomeLinear` (a
+            sparse ``mask``, e.g. a sparse :class:`~ccnn.data.Connectome`, is never densified on
+            the sparse backend).
         bias: learn the bias :math:`b` (held by the recurrent layer).
 
     Shapes:
@@ -66,6 +68,7 @@ class ConnectomeRNNCell(nn.Module):
         sign: Any = None,
         backend: Backend = "auto",
         bias: bool = True,
+        share_by: Any = None,
     ) -> None:
         super().__init__()
         if isinstance(nonlinearity, str):
@@ -90,7 +93,14 @@ class ConnectomeRNNCell(nn.Module):
         self.hidden_size = hidden_size
         self.alpha = dt / tau
         self.recurrent = ConnectomeLinear(
-            hidden_size, hidden_size, mask, mode=mode, sign=sign, bias=bias, backend=backend
+            hidden_size,
+            hidden_size,
+            mask,
+            mode=mode,
+            sign=sign,
+            bias=bias,
+            backend=backend,
+            share_by=share_by,
         )
         if input_mask is None:
             self.input = nn.Linear(input_size, hidden_size, bias=False)

@@ -199,6 +199,21 @@ class Connectome:
         rows, cols = self.weights.nonzero(as_tuple=True)
         return rows, cols, self.weights[rows, cols]
 
+    def edge_attr_matrix(self, name: str) -> Tensor:
+        """``edge_attrs[name]`` as a sparse ``(N, N)`` COO matrix on the connectome's pattern.
+
+        For layers that take per-connection values as a matrix without densifying, e.g.
+        ``ConnectomeLinear(n, n, conn, sign=conn.edge_attr_matrix("sign"))``.
+        """
+        if name not in self.edge_attrs:
+            raise ValueError(f"name: expected one of the edge_attrs {sorted(self.edge_attrs)}, got {name!r}")
+        values = self.edge_attrs[name]
+        if values.dim() != 1:
+            raise ValueError(f"name: edge_attrs[{name!r}] has shape {tuple(values.shape)}; expected (E,)")
+        rows, cols, _ = self.edges()
+        shape = (self.num_nodes, self.num_nodes)
+        return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, is_coalesced=True)
+
     @property
     def density(self) -> float:
         """Fraction of nonzero weights among all ``N * N`` entries (the diagonal counts)."""
