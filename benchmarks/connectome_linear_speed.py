@@ -1,19 +1,22 @@
 """Forward + backward speed of ConnectomeLinear against nn.Linear, measured in one run.
 
-Targets (issue "Foundation"), CPU, batch 256, 4096 × 4096, the input requiring a gradient
-(a hidden layer):
+Rows: the dense backend with a full and a 50 % mask, and the sparse backend at each density
+of ``--densities`` (default 0.1 %, 1 %, 5 %, 10 %: the grid of issue 20), each beside
+``nn.Linear`` of the same size, timed interleaved (so that both see the same machine load),
+with the input requiring a gradient (a hidden layer). Each sparse row shows the **arithmetic
+limit**, dense multiply-adds over sparse ones = 1 / density, next to the measured speed-up.
+At 1 % and 5 % the dense backend with the same mask and ``torch.nn.utils.prune`` are shown
+too (the usual way to mask a layer in PyTorch).
 
-* dense backend with a full mask: at most 1.10 × the time of ``nn.Linear``;
-* sparse backend at 1 % density: at least 10 × faster than ``nn.Linear``; at 5 %: faster;
-* the crossover density, where the sparse backend stops beating ``nn.Linear``, sets
-  ``ccnn.nn.connectome_linear.AUTO_SPARSE_MAX_DENSITY``.
-
-Also shown for context: the dense backend with a partial mask (the cost of masking), and
-``torch.nn.utils.prune.custom_from_mask`` (the usual way to mask a layer in PyTorch).
+Devices: the CPU at ``--size`` × ``--size``, batch ``--batch``; with a CUDA device, also the
+GPU at the same size and at ``--gpu-size`` / ``--gpu-batch`` (16384, 1024: the sizes of the
+issue's GPU targets). Targets (issue 20): CPU, 4096², batch 256: ≥ 10× at 1 %, ≥ 30× at
+0.1 %; GPU: ≥ 20× at 16384², batch 1024, 1 %; not slower than dense at 4096², batch 256, 1 %.
 
 Usage::
 
     python benchmarks/connectome_linear_speed.py [--size 4096] [--batch 256] [--repeats 7]
+        [--densities 0.001 0.01 0.05 0.1] [--no-gpu]
 """
 
 from __future__ import annotations
@@ -33,18 +36,25 @@ from ccnn.nn import ConnectomeLinear, masks
 warnings.filterwarnings("ignore", message="Sparse")
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def fwd_bwd_seconds(layer: nn.Module, x: torch.Tensor, grad_out: torch.Tensor) -> float:
     layer.zero_grad(set_to_none=True)
     x.grad = None
+    _sync(x.device)
     start = time.perf_counter()
     layer(x).backward(grad_out)
+    _sync(x.device)
     return time.perf_counter() - start
 
 
 def compare(layer: nn.Module, baseline: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float]:
     """Median seconds of (layer, baseline), measured interleaved so that both see the same
     machine load (on shared CPUs nn.Linear alone varies by 1.5x between runs)."""
-    grad_out = torch.randn(x.shape[0], layer.out_features)
+    grad_out = torch.randn(x.shape[0], layer.out_features, device=x.device)
     for _ in range(2):  # warm-up
         fwd_bwd_seconds(layer, x, grad_out)
         fwd_bwd_seconds(baseline, x, grad_out)
@@ -55,77 +65,93 @@ def compare(layer: nn.Module, baseline: nn.Module, x: torch.Tensor, repeats: int
     return statistics.median(ours), statistics.median(theirs)
 
 
+def table(device: torch.device, n: int, batch: int, densities: list[float], repeats: int) -> dict[str, tuple]:
+    """Print and return ``{row name: (density, ours s, nn.Linear s)}`` for one device and size."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, n, device=device, requires_grad=True)
+    linear = nn.Linear(n, n, device=device)
+    where = (
+        f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    )
+    print(f"\n{device.type.upper()} ({where}), {n}x{n}, batch {batch}, forward + backward")
+    print(f"{'layer':<40}{'density':>8}{'ms':>9}{'nn.Linear ms':>14}{'speed-up':>10}{'arith. limit':>14}")
+    results: dict[str, tuple] = {}
+
+    def row(name: str, density: float, layer: nn.Module, limit: bool = False) -> None:
+        ours, base = compare(layer.to(device), linear, x, repeats)
+        results[name] = (density, ours, base)
+        bound = f"{1 / density:>13.0f}x" if limit else f"{'':>14}"
+        print(f"{name:<40}{density:>8.3f}{ours * 1e3:>9.2f}{base * 1e3:>14.2f}{base / ours:>9.1f}x{bound}")
+
+    row(
+        "dense backend, full mask",
+        1.0,
+        ConnectomeLinear(n, n, torch.ones(n, n, dtype=torch.bool), backend="dense"),
+    )
+    row(
+        "dense backend, 50% mask",
+        0.5,
+        ConnectomeLinear(n, n, masks.erdos_renyi(n, n, 0.5, seed=0), backend="dense"),
+    )
+    for density in densities:
+        mask = masks.erdos_renyi(n, n, density, seed=0)
+        row(f"sparse {density:.1%}", density, ConnectomeLinear(n, n, mask, backend="sparse"), limit=True)
+        if density in (0.01, 0.05):
+            row(f"dense backend {density:.0%}", density, ConnectomeLinear(n, n, mask, backend="dense"))
+            pruned = nn.Linear(n, n)
+            torch.nn.utils.prune.custom_from_mask(pruned, "weight", mask)
+            row(f"nn.Linear + prune.custom_from_mask {density:.0%}", density, pruned)
+    sparse = sorted(
+        (d, ours / base) for name, (d, ours, base) in results.items() if name.startswith("sparse")
+    )
+    crossover = None
+    for (d0, r0), (d1, r1) in itertools.pairwise(sparse):
+        if r0 < 1 <= r1:  # interpolate the time ratio of the sparse backend to 1
+            crossover = d0 + (d1 - d0) * (1 - r0) / (r1 - r0)
+    found = f"{crossover:.1%}" if crossover is not None else "outside the measured densities"
+    print(f"crossover density (sparse as fast as nn.Linear): {found}")
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--gpu-size", type=int, default=16384)
+    parser.add_argument("--gpu-batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument(
-        "--densities", type=float, nargs="+", default=[0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3]
-    )
+    parser.add_argument("--densities", type=float, nargs="+", default=[0.001, 0.01, 0.05, 0.1])
+    parser.add_argument("--no-gpu", action="store_true", help="CPU rows only")
     args = parser.parse_args()
-    n, batch = args.size, args.batch
-    torch.manual_seed(0)
-    x = torch.randn(batch, n, requires_grad=True)
-    linear = nn.Linear(n, n)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n}x{n}, batch {batch}, fwd+bwd")
-    print("each row: median of interleaved runs of the layer and nn.Linear\n")
-    print(f"{'layer':<44}{'density':>8}{'ms':>9}{'nn.Linear ms':>14}{'time ratio':>12}{'speed-up':>10}")
-    results: dict[str, tuple[float, float, float]] = {}
-
-    def row(name: str, density: float, layer: nn.Module) -> None:
-        ours, base = compare(layer, linear, x, args.repeats)
-        results[name] = (density, ours, base)
-        timings = f"{ours * 1e3:>9.1f}{base * 1e3:>14.1f}{ours / base:>12.3f}{base / ours:>9.1f}x"
-        print(f"{name:<44}{density:>8.3f}{timings}")
-
-    row(
-        "ConnectomeLinear dense, full mask",
-        1.0,
-        ConnectomeLinear(n, n, torch.ones(n, n, dtype=torch.bool), backend="dense"),
-    )
-    row(
-        "ConnectomeLinear dense, 50% mask",
-        0.5,
-        ConnectomeLinear(n, n, masks.erdos_renyi(n, n, 0.5, seed=0), backend="dense"),
-    )
-    for density in args.densities:
-        mask = masks.erdos_renyi(n, n, density, seed=0)
-        row(f"sparse {density:.1%}", density, ConnectomeLinear(n, n, mask, backend="sparse"))
-        if density in (0.01, 0.05):
-            row(f"dense {density:.0%}", density, ConnectomeLinear(n, n, mask, backend="dense"))
-            pruned = nn.Linear(n, n)
-            torch.nn.utils.prune.custom_from_mask(pruned, "weight", mask)
-            row(f"nn.Linear + prune.custom_from_mask {density:.0%}", density, pruned)
-
-    # Crossover: interpolate the time ratio of the sparse backend to 1.
-    sparse = sorted(
-        (d, ours / base) for name, (d, ours, base) in results.items() if name.startswith("sparse")
-    )
-    crossover = None
-    for (d0, r0), (d1, r1) in itertools.pairwise(sparse):
-        if r0 < 1 <= r1:
-            crossover = d0 + (d1 - d0) * (1 - r0) / (r1 - r0)
+    print(f"torch {torch.__version__}; each row: median of interleaved runs of the layer and nn.Linear")
     from ccnn.nn.connectome_linear import AUTO_SPARSE_MAX_DENSITY
 
-    where = f"{crossover:.1%}" if crossover is not None else "outside the measured densities"
-    print(f"\ncrossover density (sparse as fast as nn.Linear): {where}")
-    print(f"'auto' picks sparse at density <= {AUTO_SPARSE_MAX_DENSITY:.0%}")
-
-    def ratio(name: str) -> float:
-        _, ours, base = results[name]
-        return ours / base
-
-    print("\ntargets:")
-    print(
-        f"  dense full mask / nn.Linear = {ratio('ConnectomeLinear dense, full mask'):.3f} (target <= 1.10)"
-    )
-    for density, target in ((0.01, ">= 10x"), (0.05, "> 1x")):
+    speedups: list[tuple[str, float, str]] = []
+    cpu = table(torch.device("cpu"), args.size, args.batch, args.densities, args.repeats)
+    for density, target in ((0.01, ">= 10x"), (0.001, ">= 30x")):
         name = f"sparse {density:.1%}"
-        if name in results:
-            print(f"  sparse {density:.0%} speed-up = {1 / ratio(name):.1f}x (target {target})")
+        if name in cpu:
+            speedups.append((f"CPU {args.size}², {name}", cpu[name][2] / cpu[name][1], target))
+    if torch.cuda.is_available() and not args.no_gpu:
+        gpu = torch.device("cuda")
+        small = table(gpu, args.size, args.batch, args.densities, args.repeats)
+        large = table(gpu, args.gpu_size, args.gpu_batch, args.densities, args.repeats)
+        for label, rows, target in (
+            (f"GPU {args.size}²", small, ">= 1x"),
+            (f"GPU {args.gpu_size}²", large, ">= 20x"),
+        ):
+            if "sparse 1.0%" in rows:
+                speedups.append(
+                    (f"{label}, sparse 1.0%", rows["sparse 1.0%"][2] / rows["sparse 1.0%"][1], target)
+                )
+    print(f"\n'auto' picks sparse on the CPU at density <= {AUTO_SPARSE_MAX_DENSITY:.0%}")
+    full = cpu["dense backend, full mask"]
+    print("targets:")
+    print(f"  CPU dense backend, full mask: {full[1] / full[2]:.3f} x nn.Linear's time (target <= 1.10)")
+    for label, speedup, target in speedups:
+        print(f"  {label}: {speedup:.1f}x faster than nn.Linear (target {target})")
 
 
 if __name__ == "__main__":

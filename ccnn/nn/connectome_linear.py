@@ -14,18 +14,29 @@ from ccnn.nn._connectome_mask import parse_mask, parse_share_by, parse_sign
 from ccnn.nn._csr import CSRLinearFunction, CSRStructure, csr_structure
 from ccnn.nn._masked_dense import MaskedLinearFunction
 
-__all__ = ["AUTO_SPARSE_MAX_DENSITY", "AUTO_SPARSE_MIN_SIZE", "ConnectomeLinear"]
+__all__ = [
+    "AUTO_SPARSE_MAX_DENSITY",
+    "AUTO_SPARSE_MAX_DENSITY_GPU",
+    "AUTO_SPARSE_MIN_SIZE",
+    "AUTO_SPARSE_MIN_SIZE_GPU",
+    "ConnectomeLinear",
+]
 
 Mode = Literal["hard", "soft", "init"]
 Backend = Literal["auto", "dense", "sparse"]
 
 # "auto" picks the sparse backend at or below this density. benchmarks/connectome_linear_speed.py
 # (4096², batch 256, forward + backward, 2-core CPU) put the crossover with nn.Linear at 8.8 % and
-# 10.6 % in two runs; at 5 % the sparse backend was 1.8-1.9x faster. 5 % keeps a margin for other
-# batch sizes and machines.
+# 10.6 % in two runs on one host, above 10 % on another (where nn.Linear was slower); at 5 % the
+# sparse backend was 1.8-3.7x faster. 5 % keeps a margin for other batch sizes and machines.
 AUTO_SPARSE_MAX_DENSITY = 0.05
 # Below this many weights the sparse kernels' fixed overheads dominate: stay dense.
 AUTO_SPARSE_MIN_SIZE = 1 << 16
+# On a GPU, dense matmuls are so fast that sparsity pays only for large, very sparse layers: on an
+# H200 at 1 % density the sparse backend ran 0.89x nn.Linear's speed at 4096² (batch 256) and 7.4x
+# at 16384² (batch 1024). The GPU rule takes sparse at ≤ 1 % from 8192² (the midpoint) up.
+AUTO_SPARSE_MAX_DENSITY_GPU = 0.01
+AUTO_SPARSE_MIN_SIZE_GPU = 1 << 26
 
 _SPARSE_BUFFERS = ("crow", "col", "t_crow", "t_col", "transpose_order")
 
@@ -65,8 +76,12 @@ class ConnectomeLinear(nn.Module):
     * ``"dense"``: masked dense matmul (any mode; works with ``torch.compile``);
     * ``"sparse"``: parameters only for connections that exist (``mode="hard"``), CSR
       sparse kernels with a hand-written backward; much faster at low density;
-    * ``"auto"``: sparse for hard masks at density ≤ :data:`AUTO_SPARSE_MAX_DENSITY` with at
-      least :data:`AUTO_SPARSE_MIN_SIZE` weights, dense otherwise.
+    * ``"auto"``: by the device given at construction (the CPU when none), from measured
+      crossovers: sparse for hard masks at density ≤ :data:`AUTO_SPARSE_MAX_DENSITY` with at
+      least :data:`AUTO_SPARSE_MIN_SIZE` weights on the CPU, at density ≤
+      :data:`AUTO_SPARSE_MAX_DENSITY_GPU` with at least :data:`AUTO_SPARSE_MIN_SIZE_GPU`
+      weights on a GPU; dense otherwise. A layer keeps its backend when moved with ``.to()``;
+      :meth:`to_backend` converts it.
 
     Args:
         in_features: number of input (presynaptic) units.
@@ -142,7 +157,8 @@ class ConnectomeLinear(nn.Module):
         if share_by is not None and mode != "hard":
             raise ValueError(f"mode: share_by needs mode='hard', got mode={mode!r}")
         chosen = "sparse" if share_by is not None and backend == "auto" else backend
-        self.backend = _choose_backend(chosen, mode, self.density, out_features * in_features)
+        on_gpu = device is not None and torch.device(device).type == "cuda"
+        self.backend = _choose_backend(chosen, mode, self.density, out_features * in_features, on_gpu)
         sign, sign_per_input = parse_sign(sign, edges)  # (in,) per input, (E,) per connection, or None
 
         strength = edges.strength
@@ -327,9 +343,7 @@ class ConnectomeLinear(nn.Module):
                 return F.linear(input, signed, self.bias)
             return MaskedLinearFunction.apply(input, signed, self._multiplier, self.bias)
         flat = input.reshape(-1, self.in_features)
-        out = CSRLinearFunction.apply(flat, self._effective_values(), self._structure())
-        if self.bias is not None:
-            out = out + self.bias
+        out = CSRLinearFunction.apply(flat, self._effective_values(), self._structure(), self.bias)
         return out.reshape(*input.shape[:-1], self.out_features)
 
     # ------------------------------------------------------------------ positions
@@ -666,12 +680,17 @@ def _as_optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     return list(items)
 
 
-def _choose_backend(backend: str, mode: str, density: float, size: int) -> str:
+def _choose_backend(backend: str, mode: str, density: float, size: int, on_gpu: bool = False) -> str:
     if backend == "sparse" and mode != "hard":
         raise ValueError(
             f"backend: 'sparse' stores only in-mask weights and needs mode='hard', got mode={mode!r}"
         )
     if backend != "auto":
         return backend
-    sparse = mode == "hard" and density <= AUTO_SPARSE_MAX_DENSITY and size >= AUTO_SPARSE_MIN_SIZE
+    if on_gpu:
+        sparse = (
+            mode == "hard" and density <= AUTO_SPARSE_MAX_DENSITY_GPU and size >= AUTO_SPARSE_MIN_SIZE_GPU
+        )
+    else:
+        sparse = mode == "hard" and density <= AUTO_SPARSE_MAX_DENSITY and size >= AUTO_SPARSE_MIN_SIZE
     return "sparse" if sparse else "dense"

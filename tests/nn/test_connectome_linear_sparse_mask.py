@@ -136,3 +136,17 @@ def test_rnn_on_a_sparse_typed_connectome():
     out, _ = rnn(torch.randn(4, 2, 3))
     out.sum().backward()
     assert out.shape == (4, 2, 50) and rnn.cell.recurrent.raw_values.grad.shape == (7,)
+
+
+def test_auto_backend_on_a_gpu_needs_larger_and_sparser_layers():
+    from ccnn.nn.connectome_linear import (
+        AUTO_SPARSE_MAX_DENSITY_GPU,
+        AUTO_SPARSE_MIN_SIZE_GPU,
+        _choose_backend,
+    )
+
+    big, small = AUTO_SPARSE_MIN_SIZE_GPU, 4096 * 4096
+    assert _choose_backend("auto", "hard", AUTO_SPARSE_MAX_DENSITY_GPU, big, on_gpu=True) == "sparse"
+    assert _choose_backend("auto", "hard", AUTO_SPARSE_MAX_DENSITY_GPU, small, on_gpu=True) == "dense"
+    assert _choose_backend("auto", "hard", 0.03, big, on_gpu=True) == "dense"
+    assert _choose_backend("auto", "hard", 0.03, small, on_gpu=False) == "sparse"  # the CPU rule
