@@ -1,7 +1,7 @@
 """CSR sparse linear map with a hand-written backward pass.
 
 PyTorch's own autograd through ``sparse_csr_tensor(...) @ dense`` is correct but slow on
-the CPU (131 ms forward + backward at 4096², 1 % density, batch 256, against about 20 ms
+the CPU (131 ms forward + backward at 4096², 1 % density, batch 256, against about 15 ms
 here; see ``benchmarks/connectome_linear_speed.py``). Both gradients are themselves sparse
 kernels:
 
