@@ -16,7 +16,11 @@ issue's GPU targets). Targets (issue 20): CPU, 4096², batch 256: ≥ 10× at 1 
 Usage::
 
     python benchmarks/connectome_linear_speed.py [--size 4096] [--batch 256] [--repeats 7]
-        [--densities 0.001 0.01 0.05 0.1] [--no-gpu]
+        [--densities 0.001 0.01 0.05 0.1] [--no-gpu] [--layouts]
+
+``--layouts`` also times the forward product in every sparse layout and route torch offers on
+the CPU (CSR, COO, column-major operands, dense @ sparse, an edge-list gather / scatter), the
+measurements behind the backend's choice of CSR with a contiguous (in, batch) operand.
 """
 
 from __future__ import annotations
@@ -113,6 +117,46 @@ def table(device: torch.device, n: int, batch: int, densities: list[float], repe
     return results
 
 
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def layouts(n: int, batch: int, density: float, repeats: int) -> None:
+    """The sparse product ``W @ x`` (forward only, CPU) in each layout torch offers, to show why
+    the sparse backend uses CSR with a contiguous (in, batch) operand."""
+    mask = masks.erdos_renyi(n, n, density, seed=0)
+    rows, cols = mask.nonzero(as_tuple=True)
+    values = torch.randn(rows.numel())
+    x = torch.randn(batch, n)
+    x_t = x.t().contiguous()
+    csr = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n)).coalesce().to_sparse_csr()
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n)).coalesce()
+
+    def column_major() -> torch.Tensor:  # MKL on column-major operands: no transposes needed
+        out = torch.empty(batch, n).t()
+        return torch.addmm(out, csr, x.t(), beta=0.0, out=out)
+
+    candidates = {
+        "CSR @ contiguous (in, batch) [used]": lambda: torch.sparse.mm(csr, x_t),
+        "CSR @ (in, batch), incl. the transpose of x": lambda: torch.sparse.mm(csr, x.t().contiguous()),
+        "CSR @ column-major x, column-major out": column_major,
+        "COO @ contiguous (in, batch)": lambda: torch.sparse.mm(coo, x_t),
+        "x @ CSRᵀ (dense @ sparse)": lambda: x @ csr.t(),
+        "gather + index_add over the edge list": lambda: torch.zeros(n, batch).index_add_(
+            0, rows, x_t.index_select(0, cols) * values[:, None]
+        ),
+    }
+    print(f"\nlayouts: W @ x at {n}x{n}, {density:.1%}, batch {batch}, forward only (CPU)")
+    for name, fn in candidates.items():
+        print(f"  {name:<48}{median_ms(fn, repeats):>9.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,6 +168,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--densities", type=float, nargs="+", default=[0.001, 0.01, 0.05, 0.1])
     parser.add_argument("--no-gpu", action="store_true", help="CPU rows only")
+    parser.add_argument("--layouts", action="store_true", help="also time W @ x in each sparse layout")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; each row: median of interleaved runs of the layer and nn.Linear")
     from ccnn.nn.connectome_linear import AUTO_SPARSE_MAX_DENSITY
@@ -134,6 +179,8 @@ def main() -> None:
         name = f"sparse {density:.1%}"
         if name in cpu:
             speedups.append((f"CPU {args.size}², {name}", cpu[name][2] / cpu[name][1], target))
+    if args.layouts:
+        layouts(args.size, args.batch, 0.01, args.repeats)
     if torch.cuda.is_available() and not args.no_gpu:
         gpu = torch.device("cuda")
         small = table(gpu, args.size, args.batch, args.densities, args.repeats)

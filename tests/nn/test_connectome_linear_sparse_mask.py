@@ -150,3 +150,19 @@ def test_auto_backend_on_a_gpu_needs_larger_and_sparser_layers():
     assert _choose_backend("auto", "hard", AUTO_SPARSE_MAX_DENSITY_GPU, small, on_gpu=True) == "dense"
     assert _choose_backend("auto", "hard", 0.03, big, on_gpu=True) == "dense"
     assert _choose_backend("auto", "hard", 0.03, small, on_gpu=False) == "sparse"  # the CPU rule
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_shared_sparse_layer_matches_cpu():
+    import copy
+
+    mask = _sparse_pattern(40, 30, density=0.2, seed=6)
+    types = torch.arange(mask._nnz()) % 5
+    layer = ConnectomeLinear(30, 40, mask, sign=torch.where(torch.arange(30) < 24, 1.0, -1.0), share_by=types)
+    gpu = copy.deepcopy(layer).cuda()
+    x = torch.randn(7, 30)
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), layer(x), rtol=1e-4, atol=1e-5)
+    gpu(x.cuda()).square().sum().backward()
+    layer(x).square().sum().backward()
+    torch.testing.assert_close(gpu.raw_values.grad.cpu(), layer.raw_values.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gpu.bias.grad.cpu(), layer.bias.grad, rtol=1e-4, atol=1e-4)
