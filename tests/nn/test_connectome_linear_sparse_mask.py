@@ -62,6 +62,9 @@ def test_a_huge_sparse_mask_is_never_densified():
     x = torch.randn(2, n, requires_grad=True)
     layer(x).sum().backward()
     assert x.grad.shape == (2, n) and "shared_by=1 types" in repr(layer)
+    sparse = layer.sparse_weight()
+    assert sparse.is_sparse and sparse._nnz() == mask._nnz()
+    assert torch.equal(sparse.indices(), mask.indices())
 
 
 def test_shared_weights_accumulate_gradients_per_type():
@@ -78,6 +81,9 @@ def test_shared_weights_accumulate_gradients_per_type():
     expected = torch.zeros(20, 25)
     expected[rows, cols] = sign[cols] * theta[types - 10].abs() * counts
     torch.testing.assert_close(layer.weight, expected)
+    torch.testing.assert_close(layer.sparse_weight().to_dense(), expected)
+    with pytest.raises(ValueError, match="backend"):
+        ConnectomeLinear(25, 20, mask, backend="dense").sparse_weight()
     x = torch.randn(6, 25)
     layer(x).pow(3).sum().backward()
     # by hand: dL/dW_ij summed over each type, times sign · s · sign(θ)
