@@ -147,9 +147,11 @@ class Connectome:
             self.coords = pos
 
         self.labels: tuple[str, ...] | None = None if labels is None else _to_labels(labels, n)
-        self.node_attrs: dict[str, Tensor] = _to_node_attrs(node_attrs, n, device)
+        self.node_attrs: dict[str, Tensor] = _to_attrs(node_attrs, "node_attrs", n, "node", device)
         self.meta: dict[str, Any] = _to_meta(meta)
-        self.edge_attrs: dict[str, Tensor] = _to_edge_attrs(edge_attrs, self.num_edges, device)
+        self.edge_attrs: dict[str, Tensor] = _to_attrs(
+            edge_attrs, "edge_attrs", self.num_edges, "connection", device
+        )
 
     # ------------------------------------------------------------------ constructors
 
@@ -597,43 +599,27 @@ def _to_labels(labels: Any, n: int) -> tuple[str, ...]:
     return tuple(str(label) for label in labels)
 
 
-def _to_node_attrs(node_attrs: Any, n: int, device: torch.device) -> dict[str, Tensor]:
-    if node_attrs is None:
+def _to_attrs(attrs: Any, field: str, count: int, unit: str, device: torch.device) -> dict[str, Tensor]:
+    """Validate ``node_attrs`` (``unit="node"``, any trailing shape) or ``edge_attrs``
+    (``unit="connection"``, ``(E,)`` or ``(E, k)`` in edge order): finite, one row per unit."""
+    if attrs is None:
         return {}
-    if not isinstance(node_attrs, Mapping):
-        raise TypeError(
-            f"node_attrs: expected a dict of name -> length-{n} array, got {describe(node_attrs)}"
-        )
+    if not isinstance(attrs, Mapping):
+        raise TypeError(f"{field}: expected a dict of name -> length-{count} array, got {describe(attrs)}")
     out: dict[str, Tensor] = {}
-    for key, value in node_attrs.items():
+    for key, value in attrs.items():
         if not isinstance(key, str) or not key:
-            raise TypeError(f"node_attrs: expected non-empty string keys, got {describe(key)}")
-        name = f"node_attrs[{key!r}]"
+            raise TypeError(f"{field}: expected non-empty string keys, got {describe(key)}")
+        name = f"{field}[{key!r}]"
         t = _dense(as_tensor(value, name)).detach().to(device)
-        if t.dim() == 0 or t.shape[0] != n:
-            raise ValueError(f"{name}: expected shape ({n}, ...) (one entry per node), got {tuple(t.shape)}")
-        check_finite(t, name)
-        out[key] = t
-    return out
-
-
-def _to_edge_attrs(edge_attrs: Any, num_edges: int, device: torch.device) -> dict[str, Tensor]:
-    if edge_attrs is None:
-        return {}
-    if not isinstance(edge_attrs, Mapping):
-        raise TypeError(
-            f"edge_attrs: expected a dict of name -> length-{num_edges} array, got {describe(edge_attrs)}"
-        )
-    out: dict[str, Tensor] = {}
-    for key, value in edge_attrs.items():
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"edge_attrs: expected non-empty string keys, got {describe(key)}")
-        name = f"edge_attrs[{key!r}]"
-        t = _dense(as_tensor(value, name)).detach().to(device)
-        if t.dim() not in (1, 2) or t.shape[0] != num_edges:
+        if unit == "node" and (t.dim() == 0 or t.shape[0] != count):
             raise ValueError(
-                f"{name}: expected shape ({num_edges},) or ({num_edges}, k), one entry per connection "
-                f"in edge order (num_edges = {num_edges}), got {tuple(t.shape)}"
+                f"{name}: expected shape ({count}, ...) (one entry per node), got {tuple(t.shape)}"
+            )
+        if unit == "connection" and (t.dim() not in (1, 2) or t.shape[0] != count):
+            raise ValueError(
+                f"{name}: expected shape ({count},) or ({count}, k), one entry per connection "
+                f"in edge order (num_edges = {count}), got {tuple(t.shape)}"
             )
         check_finite(t, name)
         out[key] = t
