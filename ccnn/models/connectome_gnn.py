@@ -35,11 +35,19 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 
 from ccnn._validation import check_choice, check_int, check_real, describe
 
-__all__ = ["CONVS", "READOUTS", "TASKS", "ConnectomeGNN", "EdgeWeightedConv", "NodeEdgeConcatConv"]
+__all__ = [
+    "CONVS",
+    "READOUTS",
+    "TASKS",
+    "ConnectomeGNN",
+    "EdgeWeightedConv",
+    "NodeEdgeConcatConv",
+    "SignedEdgeWeightedConv",
+]
 
 #: Values accepted by ``task``, ``conv`` and ``readout``.
 TASKS = ("classification", "regression")
-CONVS = ("edge_weighted", "node_edge_concat", "gcn", "gat")
+CONVS = ("edge_weighted", "signed_edge_weighted", "node_edge_concat", "gcn", "gat")
 READOUTS = ("mean", "sum", "concat")
 
 
@@ -81,6 +89,53 @@ class EdgeWeightedConv(MessagePassing):
         return (
             f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}, "
             "message=w_ij * W h_j, aggr='add'"
+        )
+
+
+class SignedEdgeWeightedConv(MessagePassing):
+    r"""Separate messages through positive and negative edges, for signed (functional) connectomes.
+
+    .. math::
+        h'_i = \sum_{j:\, w_{ij} > 0} w_{ij}\, W_+ h_j \;+\; \sum_{j:\, w_{ij} < 0} |w_{ij}|\, W_- h_j + b
+
+    over the edges :math:`j \to i`. Functional connectivity is signed: a correlated and an
+    anti-correlated neighbour should not be mixed through one weight matrix (in
+    :class:`EdgeWeightedConv` an anti-correlation only flips the sign of the same message),
+    nor can their signs be dropped (``gcn`` needs :math:`w \ge 0`). Two maps let the layer
+    learn what each kind of coupling means, as signed graph networks do (Derr et al.,
+    "Signed graph convolutional networks", ICDM 2018, keep balanced and unbalanced paths
+    apart in the same spirit). Not normalised, like :class:`EdgeWeightedConv`.
+
+    Shapes:
+        x (N, in_channels), edge_index (2, E), edge_weight (E,) → (N, out_channels).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True) -> None:
+        super().__init__(aggr="add")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.lin_positive = nn.Linear(in_channels, out_channels, bias=False)
+        self.lin_negative = nn.Linear(in_channels, out_channels, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
+        out = self.propagate(
+            edge_index,
+            positive=self.lin_positive(x),
+            negative=self.lin_negative(x),
+            edge_weight=edge_weight,
+        )
+        return out if self.bias is None else out + self.bias
+
+    def message(self, positive_j: Tensor, negative_j: Tensor, edge_weight: Tensor) -> Tensor:  # type: ignore[override]
+        w = edge_weight.unsqueeze(-1)
+        return w.clamp(min=0) * positive_j + (-w).clamp(min=0) * negative_j
+
+    __repr__ = nn.Module.__repr__
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}, "
+            "message=[w]+ W+ h_j + [w]- W- h_j, aggr='add'"
         )
 
 
@@ -138,6 +193,8 @@ class ConnectomeGNN(L.LightningModule):
     See the module docstring for the model. The convolutions (``conv``):
 
     * ``"edge_weighted"``: :class:`EdgeWeightedConv`, :math:`h'_i = \sum_j w_{ij} W h_j + b`;
+    * ``"signed_edge_weighted"``: :class:`SignedEdgeWeightedConv`, one map for positive and
+      one for negative weights (functional connectivity, correlations of either sign);
     * ``"node_edge_concat"`` (BrainGB's best): :class:`NodeEdgeConcatConv`,
       :math:`h'_i = \sum_j \mathrm{MLP}([h_i \| h_j \| w_{ij}])`;
     * ``"gcn"``: ``GCNConv`` with ``edge_weight`` :math:`w` (self-loops of weight 1,
@@ -221,7 +278,9 @@ class ConnectomeGNN(L.LightningModule):
         n_inputs: int,
         n_classes: int | None = None,
         task: Literal["classification", "regression"] = "classification",
-        conv: Literal["edge_weighted", "node_edge_concat", "gcn", "gat"] = "node_edge_concat",
+        conv: Literal[
+            "edge_weighted", "signed_edge_weighted", "node_edge_concat", "gcn", "gat"
+        ] = "node_edge_concat",
         hidden: int = 32,
         layers: int = 2,
         readout: Literal["mean", "sum", "concat"] = "mean",
@@ -308,6 +367,12 @@ class ConnectomeGNN(L.LightningModule):
         """Graph embeddings (G, hidden), or (G, n_nodes · hidden) with ``readout="concat"``."""
         x, edge_index, edge_weight, index, n_graphs = self._graph(batch)
         h = x
+        if self.conv_name == "gcn" and bool((edge_weight < 0).any()):
+            raise ValueError(
+                "batch: conv='gcn' needs non-negative edge weights (its degree normalisation takes "
+                "square roots), got negative ones; use conv='signed_edge_weighted' for signed "
+                "(functional) connectomes, or the 'abs' transform"
+            )
         for conv in self.convs:
             if self.conv_name == "gat":
                 h = conv(h, edge_index, edge_attr=edge_weight.unsqueeze(-1))
@@ -422,6 +487,8 @@ class ConnectomeGNN(L.LightningModule):
 def _build_conv(name: str, in_channels: int, out_channels: int) -> nn.Module:
     if name == "edge_weighted":
         return EdgeWeightedConv(in_channels, out_channels)
+    if name == "signed_edge_weighted":
+        return SignedEdgeWeightedConv(in_channels, out_channels)
     if name == "node_edge_concat":
         return NodeEdgeConcatConv(in_channels, out_channels)
     if name == "gcn":

