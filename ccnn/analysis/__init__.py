@@ -1,6 +1,14 @@
 """Analysis of learned dynamics: closed-form regression, neuron types, symbolic forms, plots."""
 
-__all__ = ["plot_connectome", "plot_sc_to_fc"]
+__all__ = [
+    "BrainAgeBiasCorrection",
+    "brain_age_gap",
+    "brain_age_report",
+    "plot_connectome",
+    "plot_sc_to_fc",
+]
+
+_BRAIN_AGE = ("BrainAgeBiasCorrection", "brain_age_gap", "brain_age_report")
 
 
 def __getattr__(name: str):
@@ -13,4 +21,8 @@ def __getattr__(name: str):
         from ccnn.analysis.structure_function import plot_sc_to_fc
 
         return plot_sc_to_fc
+    if name in _BRAIN_AGE:
+        from ccnn.analysis import brain_age
+
+        return getattr(brain_age, name)
     raise AttributeError(f"module 'ccnn.analysis' has no attribute {name!r}")
