@@ -216,6 +216,7 @@ def brain_age_report(
     * ``pearson_r``: Pearson correlation of :math:`\hat y` and :math:`y`;
     * ``mean_gap``: :math:`\bar\delta` (years), ``gap_age_correlation``: corr(:math:`\delta`, y),
       negative for predictions that regress to the mean;
+    * ``n_subjects``: the number of subjects (as a float, like every value);
     * with ``correction`` (a fitted :class:`BrainAgeBiasCorrection`): ``corrected_mean_gap`` and
       ``corrected_gap_age_correlation`` (0 on the subjects the correction was fitted on, close
       to 0 on new subjects from the same population).
