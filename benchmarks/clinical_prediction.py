@@ -21,7 +21,7 @@ its outer folds; the table shows its mean ± std over repeats. Models (``MODELS`
   profiles, signed edge weights / (N − 1), concatenation readout), trained by
   :class:`~ccnn.models.clinical.graph_classifier.ConnectomeGNNClassifier`; the grid picks the
   convolution among those that take signed weights (``edge_weighted`` and, where ccnn has
-  it, ``signed_edge_weighted``).
+  it, ``signed_edge_weighted``) and the weight decay (``GNN_WEIGHT_DECAY``).
 
 For each target (``--targets``, binary columns of the participants table; ``sex`` is a
 control: a connectome that predicts diagnosis may also predict sex) the best model by mean
@@ -62,8 +62,8 @@ sys.path.insert(0, str(ROOT))
 MODELS = ("edge_logistic", "edge_ridge", "tangent_logistic", "connectome_gnn")
 CCNN_MODELS = ("connectome_gnn",)
 #: The inner grids (kept small: 48 subjects, 2 CPU cores).
-LOGISTIC_C = [0.01, 0.1, 1.0]
-RIDGE_ALPHA = [10.0, 100.0, 1000.0]
+LOGISTIC_C = [0.001, 0.01, 0.1, 1.0]
+RIDGE_ALPHA = [10.0, 100.0, 1000.0, 10000.0]
 TANGENT_SHRINKAGE = 0.5
 GNN = {
     "hidden": 8,
@@ -74,6 +74,8 @@ GNN = {
     "weight_decay": 1e-2,
     "epochs": 100,
 }
+#: Adam's weight decay of the GNN, on the inner grid with the convolution (2 × 2 points).
+GNN_WEIGHT_DECAY = [1e-2, 1e-1]
 AGE_ALPHA = [10.0, 100.0, 1000.0, 10000.0, 100000.0]
 
 
@@ -107,7 +109,10 @@ def model_and_grid(name: str, seed: int = 0) -> tuple[Any, dict[str, list[Any]]]
         )
         return pipeline, {"logisticregression__C": LOGISTIC_C}
     if name == "connectome_gnn":
-        return ConnectomeGNNClassifier(seed=seed, **GNN), {"conv": gnn_convs()}
+        return ConnectomeGNNClassifier(seed=seed, **GNN), {
+            "conv": gnn_convs(),
+            "weight_decay": GNN_WEIGHT_DECAY,
+        }
     raise ValueError(f"models: expected names from {MODELS}, got {name!r}")
 
 
@@ -228,7 +233,7 @@ def run(
             "logistic_C": LOGISTIC_C,
             "ridge_alpha": RIDGE_ALPHA,
             "tangent_shrinkage": TANGENT_SHRINKAGE,
-            "gnn": {**GNN, "conv": gnn_convs()},
+            "gnn": {**GNN, "conv": gnn_convs(), "weight_decay": GNN_WEIGHT_DECAY},
             "age_ridge_alpha": AGE_ALPHA,
         },
         "wall_seconds": time.perf_counter() - start,
