@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from ccnn.data import simulate_assembly
 
@@ -45,3 +46,13 @@ def tiny_cohort_folder(tmp_path_factory):
         rows.append(f"sub-{subject:02d},{'patient' if group else 'control'},{20 + subject}")
     (folder / "participants.csv").write_text("\n".join(rows) + "\n")
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """Small models: one torch thread is faster, and two collapse when another process shares
+    the cores. Restores the thread count afterwards (tests must not leak global state)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

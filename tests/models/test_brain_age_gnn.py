@@ -25,12 +25,8 @@ def load_example():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Graphs of 20 regions: one thread is fastest, and avoids stalls when the CPU cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _single_thread(one_thread):
+    """Every test here runs on one torch thread (conftest's ``one_thread``)."""
 
 
 @pytest.fixture(scope="module")

