@@ -286,7 +286,9 @@ def test_folder_without_participants_table(tmp_path):
 
 @pytest.mark.parametrize("name", ["hcpp", "HCP", "no/such/folder"])
 def test_unknown_dataset_or_missing_folder(tmp_path, name):
-    with pytest.raises(ValueError, match=r"name: expected one of \('hcp', 'gw', 'mice', 'hagmann66'\)"):
+    with pytest.raises(
+        ValueError, match=r"name: expected one of \('hcp', 'gw', 'mice', 'hagmann66', 'adhd_frontal'\)"
+    ):
         load_connectome_cohort(name)
     missing = tmp_path / "nope"
     with pytest.raises(ValueError, match=r"or an existing folder, got '.*nope'"):
