@@ -28,7 +28,6 @@ plus ``settings``; the figure shows the ROC curves of the wild type (first seed)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -232,10 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     print(table(result))
     print(f"wall time {result['settings']['wall_seconds']:.0f} s")
     if args.json is not None:
-        from ccnn._io import write_new
+        from ccnn._io import write_new_json
 
-        text = json.dumps(result, indent=2)
-        print(f"written to {write_new(args.json, lambda handle: handle.write(text.encode()))}")
+        print(f"written to {write_new_json(args.json, result)}")
     if args.figure is not None:
         print(f"figure written to {plot(curves[args.strains[0]], args.strains[0], args.figure)}")
 

@@ -7,12 +7,13 @@ the next free numbered name instead (``config.yaml``, ``config-2.yaml``, ...).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 @contextmanager
@@ -82,6 +83,12 @@ def write_new(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Pat
             except FileExistsError:
                 pass  # taken between the check and the link: try the next number
         number += 1
+
+
+def write_new_json(path: str | os.PathLike, value: Any) -> Path:
+    """``value`` as indented JSON under ``path`` (or the first free numbered name): :func:`write_new`."""
+    text = json.dumps(value, indent=2)
+    return write_new(path, lambda handle: handle.write(text.encode()))
 
 
 def cache_dir() -> Path:

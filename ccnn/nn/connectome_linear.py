@@ -162,16 +162,15 @@ class ConnectomeLinear(StructuralEditsMixin, nn.Module):
         sign, sign_per_input = parse_sign(sign, edges)  # (in,) per input, (E,) per connection, or None
 
         strength = edges.strength
-        if share_by is not None:
-            pass  # W = θ_type · s: the weighted mask's own entries (e.g. synapse counts)
-        elif strength is not None and weighted_init:
+        # With share_by, W = θ_type · s keeps the weighted mask's own entries (e.g. synapse counts).
+        if share_by is None and strength is not None and weighted_init:
             # Per-row RMS normalisation keeps each unit's input variance (see docstring).
             in_degree = torch.bincount(edges.rows, minlength=out_features).clamp(min=1)
             row_ms = torch.zeros(out_features, dtype=strength.dtype)
             row_ms.index_add_(0, edges.rows, strength.pow(2))
             row_rms = (row_ms / in_degree).sqrt().clamp(min=torch.finfo(strength.dtype).tiny)
             strength = strength / row_rms[edges.rows]
-        else:
+        elif share_by is None:
             strength = None
 
         if self.backend == "dense":

@@ -113,12 +113,13 @@ def propagation_features(
         raise ValueError("chemical, gap_junctions: expected synapse counts >= 0, got negative entries")
     c, g = (chem > 0).double(), (gap > 0).double()
     a = ((chem + gap) > 0).double()
+    chemical_2 = c @ c
     pair = {
         "chemical": torch.log1p(chem),
         "chemical_reverse": torch.log1p(chem.T),
         "gap_junctions": torch.log1p(gap),
-        "walks_chemical_2": torch.log1p(c @ c),
-        "walks_chemical_2_reverse": torch.log1p((c @ c).T),
+        "walks_chemical_2": torch.log1p(chemical_2),
+        "walks_chemical_2_reverse": torch.log1p(chemical_2.T),
         "walks_gap_2": torch.log1p(g @ g),
         "walks_chemical_gap": torch.log1p(c @ g),
         "walks_gap_chemical": torch.log1p(g @ c),
